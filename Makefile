@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: MIT
+#
+# libvcon: one non-recursive Makefile. Overrides go on the command line or in
+# config.mak. `make V=1` shows commands; `make WERROR=0` keeps warnings as
+# warnings.
+
+-include config.mak
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DESTDIR    ?=
+CLANG      ?= clang
+CXX        ?= g++
+V          ?= 0
+WERROR     ?= 1
+
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION_PATCH := 0
+VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+SONAME        := libvcon.so.$(VERSION_MAJOR)
+
+ifeq ($(V),1)
+Q :=
+quiet = @:
+else
+Q := @
+quiet = @printf '  %-7s %s\n'
+endif
+
+WARNINGS := -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes \
+	-Wmissing-prototypes -Wmissing-declarations -Wpointer-arith \
+	-Wcast-qual -Wwrite-strings -Wformat=2 -Wundef -Wvla
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -pedantic -fPIC -fvisibility=hidden -Iinclude \
+	$(WARNINGS) -MMD -MP $(CFLAGS)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+TEST_CFLAGS = -std=c11 -Iinclude -Itests/lib $(WARNINGS) -Wno-conversion \
+	-MMD -MP -O1 -g $(SAN_FLAGS)
+BENCH_CFLAGS = -std=c11 -Iinclude $(WARNINGS) -O2 -DNDEBUG -MMD -MP
+
+# ---- sources: listed, never globbed, so a stray file does not become API
+LIB_SRCS += lib/common.c
+LIB_SRCS += lib/uart16550.c
+
+PUBLIC_HEADERS += include/vcon.h
+PUBLIC_HEADERS += include/vcon/common.h
+PUBLIC_HEADERS += include/vcon/uart.h
+
+# Unit tests: tests/unit/test_NAME.c, one binary per lib/ unit.
+TESTS += uart16550
+
+TESTUTIL_SRCS += tests/lib/testutil.c
+
+# Benchmarks: bench/NAME.c, run with --smoke by `make check`.
+BENCHES += uart_bench
+
+# Fuzz targets: tests/fuzz/fuzz_NAME.c, bounded runs in `make check`.
+FUZZERS += uart
+FUZZ_SECONDS ?= 20
+
+# ---- derived
+LIB_OBJS      := $(LIB_SRCS:%.c=build/obj/%.o)
+ASAN_LIB_OBJS := $(LIB_SRCS:%.c=build/asan/obj/%.o)
+TEST_BINS     := $(TESTS:%=build/asan/test_%)
+BENCH_BINS    := $(BENCHES:%=build/bench/%)
+FUZZ_BINS     := $(FUZZERS:%=build/fuzz/fuzz_%)
+
+.PHONY: all check bench fuzz demo install uninstall clean format-check \
+	deps check-headers check-symbols check-unit check-conformance \
+	check-fuzz check-bench
+
+all: build/libvcon.a build/libvcon.so build/vcon.pc build/uart-qtest
+
+# ---- the library
+build/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/libvcon.a: $(LIB_OBJS)
+	$(quiet) AR $@
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+build/libvcon.so.$(VERSION): $(LIB_OBJS) lib/libvcon.map
+	$(quiet) LD $@
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) \
+		-Wl,--version-script=lib/libvcon.map -o $@ $(LIB_OBJS) -pthread
+
+build/libvcon.so: build/libvcon.so.$(VERSION)
+	$(Q)ln -sf libvcon.so.$(VERSION) build/$(SONAME)
+	$(Q)ln -sf $(SONAME) $@
+
+build/vcon.pc: vcon.pc.in Makefile
+	$(quiet) GEN $@
+	$(Q)mkdir -p $(@D) && sed -e 's|@PREFIX@|$(PREFIX)|' \
+		-e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# ---- sanitized library and tests
+build/asan/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -O1 -c -o $@ $<
+
+build/asan/libvcon.a: $(ASAN_LIB_OBJS)
+	$(quiet) AR $@
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+build/asan/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(TEST_CFLAGS) -c -o $@ $<
+
+build/asan/test_%: build/asan/tests/unit/test_%.o \
+		$(TESTUTIL_SRCS:tests/%.c=build/asan/tests/%.o) build/asan/libvcon.a
+	$(quiet) LD $@
+	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ -lcmocka -pthread -lutil
+
+# ---- conformance harness: libvcon's UART behind QEMU's qtest protocol
+build/uart-qtest: tests/conformance/uart_qtest.c build/libvcon.a
+	$(quiet) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< build/libvcon.a
+
+build/asan/uart-qcompare: tests/conformance/uart_qcompare.c
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(TEST_CFLAGS) -D_GNU_SOURCE -o $@ $<
+
+# ---- benchmarks: optimized, no sanitizers
+build/bench/%: bench/%.c build/libvcon.a
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< build/libvcon.a -pthread
+
+# ---- fuzzers: clang, libFuzzer
+FUZZ_CFLAGS = -std=c11 -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS)
+	@mkdir -p $(@D)
+	$(quiet) CLANG $<
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS)
+
+fuzz: $(FUZZ_BINS)
+
+bench: $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do $$b || exit 1; done
+
+# ---- make check: everything, sanitized, stopping at the first red step
+deps:
+	@tools/setup --if-missing
+
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS) $(BENCH_BINS) \
+		build/asan/uart-qcompare
+	@$(MAKE) --no-print-directory check-headers check-symbols
+	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory check-conformance
+	@$(MAKE) --no-print-directory check-fuzz
+	@$(MAKE) --no-print-directory check-bench
+	@echo "check: all steps passed"
+
+check-unit: $(TEST_BINS)
+	@tests/run-unit $(TEST_BINS)
+
+check-headers:
+	@set -e; for h in $(PUBLIC_HEADERS); do \
+		inc=$${h#include/}; \
+		printf '#include <%s>\n' "$$inc" | $(CC) -std=c11 -pedantic \
+			-Wall -Wextra -Werror -Iinclude -x c -fsyntax-only - \
+			|| { echo "check-headers: $$h fails alone as C11"; exit 1; }; \
+		printf '#include <%s>\n' "$$inc" | $(CXX) -std=c++11 -pedantic \
+			-Wall -Wextra -Werror -Iinclude -x c++ -fsyntax-only - \
+			|| { echo "check-headers: $$h fails alone as C++"; exit 1; }; \
+	done; echo "check-headers: $(words $(PUBLIC_HEADERS)) headers compile alone as C11 and C++"
+
+check-symbols: build/libvcon.so
+	@bad=$$(nm -D --defined-only build/libvcon.so | awk '{print $$3}' | \
+		grep -v '^vcon_' | grep -v '^VCON_0$$'); \
+	if [ -n "$$bad" ]; then echo "check-symbols: exported non-vcon_ symbols:"; \
+		echo "$$bad"; exit 1; fi; \
+	echo "check-symbols: only vcon_* exported ($$(nm -D --defined-only build/libvcon.so | grep -c ' T vcon_') functions)"
+
+check-conformance: build/uart-qtest build/asan/uart-qcompare
+	@build/asan/uart-qcompare --qemu qemu-system-x86_64 \
+		--model build/uart-qtest --sequences 3000 --seed 1
+
+check-fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do \
+		echo "check-fuzz: $$f for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			2>build/fuzz/$$(basename $$f).log || \
+			{ tail -40 build/fuzz/$$(basename $$f).log; exit 1; }; \
+		grep -E '^(#[0-9]+|Done)' build/fuzz/$$(basename $$f).log | tail -1; \
+	done
+
+check-bench: $(BENCH_BINS)
+	@set -e; for b in $(BENCH_BINS); do $$b --smoke; done
+
+# ---- install
+install: build/libvcon.a build/libvcon.so build/vcon.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/vcon
+	install -m 644 include/vcon.h $(DESTDIR)$(INCLUDEDIR)/vcon.h
+	install -m 644 $(filter include/vcon/%,$(PUBLIC_HEADERS)) \
+		$(DESTDIR)$(INCLUDEDIR)/vcon/
+	install -m 644 build/libvcon.a $(DESTDIR)$(LIBDIR)/libvcon.a
+	install -m 755 build/libvcon.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvcon.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libvcon.so
+	install -m 644 build/vcon.pc $(DESTDIR)$(LIBDIR)/pkgconfig/vcon.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/vcon.h $(DESTDIR)$(LIBDIR)/libvcon.a \
+		$(DESTDIR)$(LIBDIR)/libvcon.so $(DESTDIR)$(LIBDIR)/$(SONAME) \
+		$(DESTDIR)$(LIBDIR)/libvcon.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/vcon.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/vcon
+
+format-check:
+	@clang-format --dry-run --Werror $(LIB_SRCS) $(filter-out \
+		include/vcon.h,$(PUBLIC_HEADERS)) lib/*.h
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: MIT */
+/* libvcon: console devices for virtual machine monitors. */
+#ifndef VCON_H
+#define VCON_H
+
+#include <vcon/common.h>
+#include <vcon/uart.h>
+
+#endif /* VCON_H */

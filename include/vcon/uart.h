@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A 16550A UART register model (optionally a 16750 with a 64-byte FIFO).
+ *
+ * The model is a pure state machine: it has no locks, threads, clocks or
+ * syscalls. The guest drives it through register reads and writes at
+ * offsets 0-7, the host offers input bytes with vcon_uart_receive(), and the
+ * model reports through the callbacks in its config: output bytes to a sink
+ * that may take fewer than offered, the interrupt level on change, and a
+ * deadline for the character-timeout and transmit timers. Time is passed in
+ * by the caller on every call that may need it.
+ *
+ * Calls on one instance must be serialized by the caller (vcon_serial does
+ * this with one lock per UART). Different instances are independent.
+ */
+#ifndef VCON_UART_H
+#define VCON_UART_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vcon/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Register offsets the UART decodes, relative to its base port. */
+#define VCON_UART_NREGS 8
+
+/* The PC's conventional COM ports and their ISA interrupt lines. */
+#define VCON_COM1_BASE 0x3f8
+#define VCON_COM2_BASE 0x2f8
+#define VCON_COM3_BASE 0x3e8
+#define VCON_COM4_BASE 0x2e8
+#define VCON_COM1_IRQ 4
+#define VCON_COM2_IRQ 3
+#define VCON_COM3_IRQ 4
+#define VCON_COM4_IRQ 3
+
+/* Input clock of a PC UART: divisor 1 gives 115200 baud. */
+#define VCON_UART_CLOCK_HZ 1843200
+
+/* Modem input lines the host side can drive (vcon_uart_set_modem_lines). */
+#define VCON_UART_CTS 0x1u /* clear to send */
+#define VCON_UART_DSR 0x2u /* data set ready */
+#define VCON_UART_RI 0x4u  /* ring indicator */
+#define VCON_UART_DCD 0x8u /* data carrier detect */
+
+struct vcon_uart;
+
+/*
+ * Events on the line that a byte sink cannot carry. Optional: a NULL
+ * set_break means the host does not care.
+ */
+struct vcon_uart_line {
+	/* The guest started (on) or stopped (off) sending a break (LCR.SB). */
+	void (*set_break)(void *ctx, bool on);
+	void *ctx;
+};
+
+struct vcon_uart_config {
+	unsigned fifo_size;          /* 16 (16550A, the default for 0) or 64 (16750) */
+	struct vcon_irq irq;         /* required */
+	struct vcon_sink tx;         /* required */
+	struct vcon_timer timer;     /* optional; without it no timeouts fire */
+	struct vcon_uart_line line;  /* optional */
+};
+
+/* Version of struct vcon_uart_state this library writes and accepts. */
+#define VCON_UART_STATE_VERSION 1
+
+/*
+ * The whole guest-visible state, for snapshot and migration. Plain data:
+ * copy it, store it, restore it into a UART of the same fifo_size.
+ */
+struct vcon_uart_state {
+	uint32_t version;     /* VCON_UART_STATE_VERSION */
+	uint32_t fifo_size;   /* 16 or 64 */
+	uint8_t ier;          /* interrupt enable */
+	uint8_t lcr;          /* line control */
+	uint8_t mcr;          /* modem control */
+	uint8_t lsr;          /* line status */
+	uint8_t msr;          /* modem status */
+	uint8_t scr;          /* scratch */
+	uint8_t fcr;          /* FIFO control as last written (write-only register) */
+	uint8_t dll;          /* divisor latch, low */
+	uint8_t dlm;          /* divisor latch, high */
+	uint8_t modem_lines;  /* VCON_UART_CTS... as driven by the host */
+	bool thr_ipending;    /* THRE interrupt pending (cleared by IIR read) */
+	bool cti_pending;     /* character-timeout interrupt pending */
+	uint32_t rx_count;    /* bytes in rx[], oldest first */
+	uint32_t tx_count;    /* bytes in tx[], oldest first */
+	uint8_t rx[64];       /* receive FIFO contents */
+	uint8_t rx_flags[64]; /* per-byte LSR error bits (PE, FE, BI) */
+	uint8_t tx[64];       /* transmit FIFO contents not yet taken by the sink */
+	uint64_t last_rx_ns;  /* time of the last byte received */
+	uint64_t last_read_ns;/* time of the last RBR read */
+};
+
+struct vcon_uart_stats {
+	uint64_t tx_bytes;       /* bytes taken by the sink */
+	uint64_t tx_dropped;     /* THR writes lost to a full transmit FIFO */
+	uint64_t rx_bytes;       /* host bytes taken into the receive FIFO */
+	uint64_t rx_overruns;    /* bytes lost to a full receive FIFO (forced) */
+	uint64_t breaks_sent;    /* breaks the guest started */
+	uint64_t breaks_received;/* breaks the host sent */
+	uint64_t irq_raises;     /* interrupt line low-to-high transitions */
+	uint64_t sink_calls;     /* calls to the sink's write */
+};
+
+/*
+ * vcon_uart_new - create a UART in its power-on reset state.
+ *
+ * The config is copied. fifo_size 0 means 16. irq.set_level and tx.write
+ * must be set.
+ *
+ * Returns: 0, -EINVAL for a bad config, or -ENOMEM.
+ * Context: any thread.
+ */
+VCON_API VCON_NODISCARD int
+vcon_uart_new(const struct vcon_uart_config *cfg, struct vcon_uart **out);
+
+/*
+ * vcon_uart_free - release a UART. NULL is a no-op. No callback is made
+ * during or after the call.
+ *
+ * Context: serialize per instance.
+ */
+VCON_API void
+vcon_uart_free(struct vcon_uart *u);
+
+/*
+ * vcon_uart_reset - return to the power-on state (MR pin). FIFOs are
+ * emptied; the divisor and scratch registers keep their values, as on the
+ * chip.
+ *
+ * Context: serialize per instance.
+ */
+VCON_API void
+vcon_uart_reset(struct vcon_uart *u, uint64_t now_ns);
+
+/*
+ * vcon_uart_read - guest read of the register at off (0-7; higher bits of
+ * off are ignored).
+ *
+ * Returns: the register value. Reads have the chip's side effects
+ * (RBR pops the FIFO, IIR clears a THRE interrupt, LSR clears errors, MSR
+ * clears deltas).
+ * Context: serialize per instance. May call the sink, irq and timer.
+ */
+VCON_API uint8_t
+vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns);
+
+/*
+ * vcon_uart_write - guest write of val to the register at off (0-7).
+ *
+ * Context: serialize per instance. May call the sink, irq, timer and line.
+ */
+VCON_API void
+vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
+		uint64_t now_ns);
+
+/*
+ * vcon_uart_receive - offer host bytes to the guest side.
+ *
+ * Takes at most vcon_uart_rx_room() bytes; never overruns. In loopback
+ * mode the line is disconnected from the host and nothing is taken.
+ *
+ * Returns: the number of bytes taken from the front of buf.
+ * Context: serialize per instance. May call irq and timer.
+ */
+VCON_API size_t
+vcon_uart_receive(struct vcon_uart *u, const uint8_t *buf, size_t len,
+		  uint64_t now_ns);
+
+/*
+ * vcon_uart_rx_room - how many bytes vcon_uart_receive would take now.
+ *
+ * Context: serialize per instance.
+ */
+VCON_API size_t
+vcon_uart_rx_room(const struct vcon_uart *u);
+
+/*
+ * vcon_uart_receive_force - offer host bytes as a line would: bytes that
+ * arrive while the receive FIFO is full are lost and set the overrun error,
+ * as on the chip. For tests and for hosts that want hardware-faithful loss.
+ *
+ * Returns: the number of bytes consumed (always len, outside loopback).
+ * Context: serialize per instance. May call irq and timer.
+ */
+VCON_API size_t
+vcon_uart_receive_force(struct vcon_uart *u, const uint8_t *buf, size_t len,
+			uint64_t now_ns);
+
+/*
+ * vcon_uart_send_break - the host sends a break: a zero character with the
+ * break-interrupt flag enters the receive FIFO, as Linux's magic SysRq
+ * expects.
+ *
+ * Context: serialize per instance. May call irq and timer.
+ */
+VCON_API void
+vcon_uart_send_break(struct vcon_uart *u, uint64_t now_ns);
+
+/*
+ * vcon_uart_set_modem_lines - set the modem input lines (VCON_UART_CTS,
+ * DSR, RI, DCD), as a backend's connection state would. Changes show in
+ * MSR and its delta bits and may raise the modem-status interrupt. The
+ * reset value is CTS | DSR | DCD.
+ *
+ * Context: serialize per instance. May call irq.
+ */
+VCON_API void
+vcon_uart_set_modem_lines(struct vcon_uart *u, unsigned lines,
+			  uint64_t now_ns);
+
+/*
+ * vcon_uart_tx_ready - the sink can take more bytes: resume transmitting
+ * what is held in the transmit FIFO.
+ *
+ * Context: serialize per instance. May call the sink, irq and timer.
+ */
+VCON_API void
+vcon_uart_tx_ready(struct vcon_uart *u, uint64_t now_ns);
+
+/*
+ * vcon_uart_tick - the deadline last armed through config.timer has
+ * passed (or may have: early and repeated calls are harmless).
+ *
+ * Context: serialize per instance. May call the sink, irq and timer.
+ */
+VCON_API void
+vcon_uart_tick(struct vcon_uart *u, uint64_t now_ns);
+
+/*
+ * vcon_uart_irq_level - the level last reported to config.irq.
+ *
+ * Context: serialize per instance.
+ */
+VCON_API bool
+vcon_uart_irq_level(const struct vcon_uart *u);
+
+/*
+ * vcon_uart_save - copy the guest-visible state into st.
+ *
+ * Context: serialize per instance.
+ */
+VCON_API void
+vcon_uart_save(const struct vcon_uart *u, struct vcon_uart_state *st);
+
+/*
+ * vcon_uart_restore - load state saved by vcon_uart_save, possibly in
+ * another process. The interrupt level is recomputed and reported, and the
+ * timer re-armed.
+ *
+ * Returns: 0, or -EINVAL for an unknown version, a fifo_size different from
+ * this UART's, or a count out of range (the UART is then unchanged).
+ * Context: serialize per instance. May call irq and timer.
+ */
+VCON_API VCON_NODISCARD int
+vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
+		  uint64_t now_ns);
+
+/*
+ * vcon_uart_get_stats - copy the counters.
+ *
+ * Context: serialize per instance.
+ */
+VCON_API void
+vcon_uart_get_stats(const struct vcon_uart *u, struct vcon_uart_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VCON_UART_H */

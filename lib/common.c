@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The library's clock and version. The clock is CLOCK_MONOTONIC: device
+ * models never read it themselves; their callers pass it in.
+ */
+#define _GNU_SOURCE
+#include <time.h>
+
+#include <vcon/common.h>
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+VCON_API uint64_t
+vcon_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+VCON_API const char *
+vcon_version(void)
+{
+	return STR(VCON_VERSION_MAJOR) "." STR(VCON_VERSION_MINOR) "." STR(
+		VCON_VERSION_PATCH);
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the library's own files. Nothing here is API: names
+ * shared across files use the vcon__ prefix, the rest are static inline.
+ */
+#ifndef VCON_INTERNAL_H
+#define VCON_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define container_of(ptr, type, member)                                       \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/*
+ * Bit helpers for 8-bit registers. Under -Wconversion, "r &= ~BIT" warns
+ * because ~ promotes to int; these keep the casts in one place.
+ */
+static inline void
+reg_set(uint8_t *r, unsigned bits)
+{
+	*r = (uint8_t)(*r | bits);
+}
+
+static inline void
+reg_clear(uint8_t *r, unsigned bits)
+{
+	*r = (uint8_t)(*r & ~bits);
+}
+
+static inline void
+reg_assign(uint8_t *r, unsigned bits, int on)
+{
+	if (on)
+		reg_set(r, bits);
+	else
+		reg_clear(r, bits);
+}
+
+#endif /* VCON_INTERNAL_H */
