@@ -3,7 +3,9 @@
 #ifndef VCON_H
 #define VCON_H
 
+#include <vcon/chr.h>
 #include <vcon/common.h>
+#include <vcon/loop.h>
 #include <vcon/uart.h>
 
 #endif /* VCON_H */
