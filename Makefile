@@ -57,6 +57,7 @@ PUBLIC_HEADERS += include/vcon/chr.h
 
 # Unit tests: tests/unit/test_NAME.c, one binary per lib/ unit.
 TESTS += uart16550
+TESTS += tinyvmm_options
 
 TESTUTIL_SRCS += tests/lib/testutil.c
 
@@ -124,6 +125,13 @@ build/asan/test_%: build/asan/tests/unit/test_%.o \
 		$(TESTUTIL_SRCS:tests/%.c=build/asan/tests/%.o) build/asan/libvcon.a
 	$(quiet) LD $@
 	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ -lcmocka -pthread -lutil
+
+build/asan/examples/%.o: examples/%.c
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -O1 -c -o $@ $<
+
+build/asan/test_tinyvmm_options: build/asan/examples/tinyvmm/options.o
 
 # ---- conformance harness: libvcon's UART behind QEMU's qtest protocol
 build/uart-qtest: tests/conformance/uart_qtest.c build/libvcon.a

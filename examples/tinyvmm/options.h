@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tinyvmm's command line, spelled as QEMU's so that habits and scripts
+ * carry over:
+ *
+ *   tinyvmm -kernel BZIMAGE [-initrd FILE] [-append CMDLINE] [-m SIZE]
+ *           [-smp N] [-no-reboot] [-serial SPEC]... [-chardev SPEC]...
+ *           [-device virtconsole|virtserialport|virtio-serial,...]...
+ *           [-nographic] [-display none] [-enable-kvm] [-accel kvm]
+ */
+#ifndef TINYVMM_OPTIONS_H
+#define TINYVMM_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TVM_MAX_SERIAL 4
+#define TVM_MAX_CHARDEV 16
+#define TVM_MAX_DEVICE 32
+
+struct tvm_options {
+	const char *kernel;
+	const char *initrd;
+	const char *append;
+	uint64_t mem_bytes;
+	unsigned smp;
+	bool no_reboot;
+	bool nographic;
+	size_t nserial;
+	const char *serial[TVM_MAX_SERIAL];
+	size_t nchardev;
+	const char *chardev[TVM_MAX_CHARDEV];
+	size_t ndevice;
+	const char *device[TVM_MAX_DEVICE];
+	bool help;
+	bool version;
+};
+
+/*
+ * tvm_parse_options - fill opts from argv. Strings point into argv.
+ *
+ * Returns: 0, or -EINVAL with a one-line message in msg (msgsz bytes).
+ */
+int tvm_parse_options(int argc, char **argv, struct tvm_options *opts,
+		      char *msg, size_t msgsz);
+
+/*
+ * tvm_parse_size - QEMU's -m: a number of MiB, or a number with a suffix
+ * K, M, G or T (optionally followed by "B" or "iB").
+ *
+ * Returns: 0, or -EINVAL.
+ */
+int tvm_parse_size(const char *s, uint64_t *bytes);
+
+extern const char tvm_usage[];
+
+#endif /* TINYVMM_OPTIONS_H */
