@@ -14,16 +14,18 @@
 #define MIB (1ull << 20)
 
 static int
-parse(struct tvm_options *o, char *msg, const char *first, ...)
+parse(struct tvm_options *o, char *msg, ...)
 {
-	char *argv[64] = { (char *)"tinyvmm" };
+	static char prog[] = "tinyvmm";
+	char *argv[64] = { prog };
 	int argc = 1;
 	va_list ap;
-	const char *a;
+	char *a;
 
-	va_start(ap, first);
-	for (a = first; a; a = va_arg(ap, const char *))
-		argv[argc++] = (char *)a;
+	/* Literals are passed through varargs, so no const is cast away. */
+	va_start(ap, msg);
+	for (a = va_arg(ap, char *); a; a = va_arg(ap, char *))
+		argv[argc++] = a;
 	va_end(ap);
 	msg[0] = '\0';
 	return tvm_parse_options(argc, argv, o, msg, 256);
