@@ -1,0 +1,842 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A 16550A UART (and, with a 64-byte FIFO, a 16750) as a pure state
+ * machine, following the TI PC16550D datasheet. The guest reaches it
+ * through vcon_uart_read/write, the host through vcon_uart_receive and
+ * friends; output leaves through a sink that may refuse bytes, the
+ * interrupt level is reported on change, and time arrives as an argument.
+ *
+ * Transmission happens in bursts (docs/uart-model.md): THR writes collect
+ * in the TX FIFO and go to the sink when the FIFO is full, when the guest
+ * makes any other access, or one character time later. Every value a guest
+ * can read is what an instantly transmitting UART would show; what moves
+ * is only when the THRE interrupt rises, and that lets a driver fill the
+ * FIFO before it is interrupted again.
+ *
+ * Threading: none. Callers serialize calls per instance (vcon_serial does).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vcon/uart.h>
+
+#include "internal.h"
+#include "uart16550_regs.h"
+
+#define FIFO_MAX 64 /* ring size; the usable depth is cap below */
+
+struct rx_fifo {
+	uint8_t data[FIFO_MAX];
+	uint8_t flags[FIFO_MAX]; /* LSR_PE/FE/BI that came with the byte */
+	unsigned head, count;
+	unsigned nflagged; /* entries with flags, for LSR bit 7 */
+};
+
+struct tx_fifo {
+	uint8_t data[FIFO_MAX];
+	unsigned head, count;
+};
+
+struct vcon_uart {
+	struct vcon_uart_config cfg;
+	unsigned fifo_size; /* 16 or 64: depth with FCR.FE set */
+	unsigned cap;       /* current depth: fifo_size, or 1 in 16450 mode */
+	unsigned trigger;   /* receive trigger level */
+
+	uint8_t ier;     /* interrupt enable [rw] */
+	uint8_t lcr;     /* line control [rw] */
+	uint8_t mcr;     /* modem control [rw] */
+	uint8_t lsr_err; /* OE and revealed PE/FE/BI, cleared by LSR read */
+	uint8_t msr_in;  /* modem inputs as MSR high nibble, as last seen */
+	uint8_t msr_delta; /* MSR low nibble [r, cleared by read] */
+	uint8_t scr;     /* scratch [rw] */
+	uint8_t fcr;     /* FIFO control as written [w] */
+	uint8_t dll;     /* divisor latch, low [rw with DLAB] */
+	uint8_t dlm;     /* divisor latch, high [rw with DLAB] */
+	uint8_t rbr;     /* last byte read: what RBR shows in 16450 mode */
+	uint8_t host_lines; /* VCON_UART_CTS... */
+
+	bool thr_ipending; /* THRE interrupt latched */
+	bool cti_pending;  /* character timeout latched */
+	bool irq_level;    /* as last reported */
+	bool tx_blocked;   /* the sink refused; wait for tx_ready */
+
+	struct rx_fifo rx;
+	struct tx_fifo tx;
+
+	uint64_t char_ns;      /* one character time at the programmed rate */
+	uint64_t tx_deadline;  /* when the oldest held TX byte must leave */
+	uint64_t last_rx_ns;   /* last byte received */
+	uint64_t last_read_ns; /* last RBR read */
+	uint64_t armed_ns;     /* deadline last given to cfg.timer */
+
+	struct vcon_uart_stats stats;
+};
+
+static inline bool
+fifo_on(const struct vcon_uart *u)
+{
+	return u->fcr & FCR_FE;
+}
+
+static inline bool
+loopback(const struct vcon_uart *u)
+{
+	return u->mcr & MCR_LOOP;
+}
+
+/*
+ * One character on the line: start bit, 5-8 data bits, optional parity,
+ * 1, 1.5 or 2 stop bits; counted in half bits so 1.5 stays exact. Each bit
+ * lasts 16 clocks times the divisor.
+ */
+static void
+update_char_time(struct vcon_uart *u)
+{
+	unsigned data = 5u + (u->lcr & LCR_WLS);
+	unsigned half_bits = 2u * (1u + data) + ((u->lcr & LCR_PEN) ? 2u : 0u);
+	unsigned divisor = (unsigned)u->dll | (unsigned)u->dlm << 8;
+
+	if (!(u->lcr & LCR_STB))
+		half_bits += 2;
+	else
+		half_bits += data == 5 ? 3u : 4u;
+	/* The datasheet leaves divisor 0 undefined; treat it as the fastest. */
+	if (divisor == 0)
+		divisor = 1;
+	u->char_ns = (uint64_t)half_bits * divisor * 16u * 1000000000u /
+		     (2u * VCON_UART_CLOCK_HZ);
+}
+
+static void
+update_trigger(struct vcon_uart *u)
+{
+	static const unsigned trig16[4] = { 1, 4, 8, 14 };
+	static const unsigned trig64[4] = { 1, 16, 32, 56 };
+	unsigned sel = (u->fcr & FCR_TRIG) >> 6;
+
+	u->trigger = u->cap == 64 ? trig64[sel] : trig16[sel];
+}
+
+/* The modem inputs: the host's lines, or in loopback MCR's outputs. */
+static uint8_t
+modem_inputs(const struct vcon_uart *u)
+{
+	uint8_t in = 0;
+
+	if (loopback(u)) {
+		/* PC16550D MCR bit 4: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
+		if (u->mcr & MCR_DTR)
+			in |= MSR_DSR;
+		if (u->mcr & MCR_RTS)
+			in |= MSR_CTS;
+		if (u->mcr & MCR_OUT1)
+			in |= MSR_RI;
+		if (u->mcr & MCR_OUT2)
+			in |= MSR_DCD;
+		return in;
+	}
+	if (u->host_lines & VCON_UART_CTS)
+		in |= MSR_CTS;
+	if (u->host_lines & VCON_UART_DSR)
+		in |= MSR_DSR;
+	if (u->host_lines & VCON_UART_RI)
+		in |= MSR_RI;
+	if (u->host_lines & VCON_UART_DCD)
+		in |= MSR_DCD;
+	return in;
+}
+
+/*
+ * Record changes of the modem inputs as MSR deltas. The datasheet keeps
+ * the modem-status interrupt working in loopback, with MCR as the source,
+ * so entering or leaving loopback is itself a change. TERI is set on the
+ * trailing edge of RI only.
+ */
+static void
+sample_modem(struct vcon_uart *u)
+{
+	uint8_t in = modem_inputs(u);
+	uint8_t changed = (uint8_t)(in ^ u->msr_in);
+
+	if (changed & MSR_CTS)
+		u->msr_delta |= MSR_DCTS;
+	if (changed & MSR_DSR)
+		u->msr_delta |= MSR_DDSR;
+	if (changed & MSR_DCD)
+		u->msr_delta |= MSR_DDCD;
+	if ((changed & MSR_RI) && !(in & MSR_RI))
+		u->msr_delta |= MSR_TERI;
+	u->msr_in = in;
+}
+
+/*
+ * The interrupt identification, in the datasheet's priority order. The
+ * character timeout shares the second level with received data and wins
+ * over it when both hold, as on the chip (it is only pending while data
+ * sits below the trigger level or unread).
+ */
+static uint8_t
+intr_id(const struct vcon_uart *u)
+{
+	if ((u->ier & IER_ELSI) && (u->lsr_err & LSR_ERRORS))
+		return IIR_RLSI;
+	if ((u->ier & IER_ERBFI) && u->cti_pending)
+		return IIR_CTI;
+	if ((u->ier & IER_ERBFI) && u->rx.count &&
+	    (!fifo_on(u) || u->rx.count >= u->trigger))
+		return IIR_RDI;
+	if ((u->ier & IER_ETBEI) && u->thr_ipending)
+		return IIR_THRI;
+	if ((u->ier & IER_EDSSI) && u->msr_delta)
+		return IIR_MSI;
+	return IIR_NO_INT;
+}
+
+static void
+update_irq(struct vcon_uart *u)
+{
+	bool level = intr_id(u) != IIR_NO_INT;
+
+	if (level == u->irq_level)
+		return;
+	u->irq_level = level;
+	if (level)
+		u->stats.irq_raises++;
+	u->cfg.irq.set_level(u->cfg.irq.ctx, level);
+}
+
+/* ---- receive side */
+
+/* PE/FE/BI of the byte at the top of the FIFO become visible in LSR. */
+static void
+reveal_head(struct vcon_uart *u)
+{
+	if (u->rx.count)
+		u->lsr_err |= u->rx.flags[u->rx.head];
+}
+
+static void
+rx_push(struct vcon_uart *u, uint8_t byte, uint8_t flags, uint64_t now)
+{
+	struct rx_fifo *f = &u->rx;
+	unsigned tail;
+
+	if (f->count >= u->cap) {
+		/*
+		 * Overrun. In FIFO mode the byte in the shift register is
+		 * lost and the FIFO kept; in 16450 mode the new byte
+		 * overwrites the holding register (datasheet, LSR bit 1).
+		 */
+		u->lsr_err |= LSR_OE;
+		u->stats.rx_overruns++;
+		if (fifo_on(u))
+			return;
+		if (f->flags[f->head])
+			f->nflagged--;
+		f->data[f->head] = byte;
+		f->flags[f->head] = flags;
+		if (flags)
+			f->nflagged++;
+		u->lsr_err |= flags;
+		u->last_rx_ns = now;
+		return;
+	}
+	tail = (f->head + f->count) & (FIFO_MAX - 1);
+	f->data[tail] = byte;
+	f->flags[tail] = flags;
+	if (flags)
+		f->nflagged++;
+	if (f->count++ == 0)
+		reveal_head(u);
+	u->last_rx_ns = now;
+}
+
+static uint8_t
+rx_pop(struct vcon_uart *u)
+{
+	struct rx_fifo *f = &u->rx;
+	uint8_t byte = f->data[f->head];
+
+	if (f->flags[f->head])
+		f->nflagged--;
+	f->head = (f->head + 1) & (FIFO_MAX - 1);
+	f->count--;
+	reveal_head(u);
+	return byte;
+}
+
+static void
+rx_reset(struct vcon_uart *u)
+{
+	u->rx.head = 0;
+	u->rx.count = 0;
+	u->rx.nflagged = 0;
+	u->cti_pending = false;
+	reg_clear(&u->lsr_err, LSR_CHAR_ERRORS);
+}
+
+/* ---- transmit side */
+
+/*
+ * Hand the TX FIFO to the sink (or, in loopback, to the receiver). What
+ * the sink does not take stays, with THRE clear, until tx_ready.
+ */
+static void
+tx_drain(struct vcon_uart *u, uint64_t now)
+{
+	struct tx_fifo *f = &u->tx;
+
+	if (!f->count || u->tx_blocked)
+		return;
+	if (loopback(u)) {
+		while (f->count) {
+			rx_push(u, f->data[f->head], 0, now);
+			f->head = (f->head + 1) & (FIFO_MAX - 1);
+			f->count--;
+		}
+	} else {
+		while (f->count) {
+			unsigned chunk = FIFO_MAX - f->head;
+			size_t took;
+
+			if (chunk > f->count)
+				chunk = f->count;
+			u->stats.sink_calls++;
+			took = u->cfg.tx.write(u->cfg.tx.ctx, f->data + f->head,
+					       chunk);
+			if (took > chunk)
+				took = chunk;
+			u->stats.tx_bytes += took;
+			f->head = (f->head + (unsigned)took) & (FIFO_MAX - 1);
+			f->count -= (unsigned)took;
+			if (took < chunk) {
+				u->tx_blocked = true;
+				return;
+			}
+		}
+	}
+	f->head = 0;
+	/* The FIFO just emptied: that is the THRE interrupt's event. */
+	u->thr_ipending = true;
+}
+
+static void
+tx_reset(struct vcon_uart *u)
+{
+	u->tx.head = 0;
+	u->tx.count = 0;
+	u->tx_blocked = false;
+	u->thr_ipending = true;
+}
+
+/* ---- time */
+
+static uint64_t
+cti_deadline(const struct vcon_uart *u)
+{
+	uint64_t last = u->last_rx_ns > u->last_read_ns ? u->last_rx_ns
+							: u->last_read_ns;
+
+	return last + 4 * u->char_ns;
+}
+
+/*
+ * Do what the passage of time has made due. Calling this on every entry
+ * makes the model independent of how late the caller's timer fires.
+ */
+static void
+catch_up(struct vcon_uart *u, uint64_t now)
+{
+	if (u->tx.count && now >= u->tx_deadline)
+		tx_drain(u, now);
+	/*
+	 * Datasheet: a timeout is indicated when at least one character is
+	 * in the FIFO and none was received or read for four character
+	 * times. FIFO mode only.
+	 */
+	if (!u->cti_pending && u->rx.count && fifo_on(u) &&
+	    now >= cti_deadline(u))
+		u->cti_pending = true;
+}
+
+/*
+ * Ask for the earliest deadline we need, but only when it is earlier than
+ * the one already armed: a later tick re-evaluates anyway, so the timer
+ * callback is rarely called on hot paths.
+ */
+static void
+arm_timer(struct vcon_uart *u)
+{
+	uint64_t d = VCON_NO_DEADLINE;
+
+	if (!u->cfg.timer.arm)
+		return;
+	if (u->tx.count && !u->tx_blocked)
+		d = u->tx_deadline;
+	if (!u->cti_pending && u->rx.count && fifo_on(u)) {
+		uint64_t c = cti_deadline(u);
+
+		if (c < d)
+			d = c;
+	}
+	if (d < u->armed_ns) {
+		u->armed_ns = d;
+		u->cfg.timer.arm(u->cfg.timer.ctx, d);
+	}
+}
+
+/* Every entry point ends here: report the level, keep the timer right. */
+static void
+settle(struct vcon_uart *u)
+{
+	update_irq(u);
+	arm_timer(u);
+}
+
+/* ---- register access */
+
+static void
+write_fcr(struct vcon_uart *u, uint8_t val)
+{
+	uint8_t fcr = (uint8_t)(val & FCR_STORED);
+
+	/* Switching between FIFO and 16450 mode empties both FIFOs. */
+	if ((val ^ u->fcr) & FCR_FE)
+		val |= FCR_RFR | FCR_XFR;
+	/* TL16C750: the 64-byte bit is writable only while DLAB is set. */
+	if (u->fifo_size == 64) {
+		if (u->lcr & LCR_DLAB)
+			fcr |= (uint8_t)(val & FCR_FIFO64);
+		else
+			fcr |= (uint8_t)(u->fcr & FCR_FIFO64);
+	}
+	u->fcr = fcr;
+	if (!fifo_on(u))
+		u->cap = 1;
+	else if (u->fifo_size == 64 && (u->fcr & FCR_FIFO64))
+		u->cap = 64;
+	else
+		u->cap = 16;
+	update_trigger(u);
+	if (val & FCR_RFR)
+		rx_reset(u);
+	if (val & FCR_XFR)
+		tx_reset(u);
+}
+
+static void
+write_ier(struct vcon_uart *u, uint8_t val)
+{
+	uint8_t changed = (uint8_t)((u->ier ^ val) & IER_MASK);
+
+	u->ier = (uint8_t)(val & IER_MASK);
+	/*
+	 * Enabling ETBEI while the holding register is empty raises THRE at
+	 * once; Linux's startup test toggles IER.THRI and expects it each
+	 * time, and its TX start path relies on it.
+	 */
+	if (changed & IER_ETBEI)
+		u->thr_ipending = (u->ier & IER_ETBEI) && u->tx.count == 0;
+}
+
+static void
+write_lcr(struct vcon_uart *u, uint8_t val)
+{
+	bool brk = val & LCR_SB;
+
+	if (brk != !!(u->lcr & LCR_SB)) {
+		if (brk)
+			u->stats.breaks_sent++;
+		if (u->cfg.line.set_break)
+			u->cfg.line.set_break(u->cfg.line.ctx, brk);
+	}
+	u->lcr = val;
+	update_char_time(u);
+}
+
+static void
+thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
+{
+	struct tx_fifo *f = &u->tx;
+
+	if (f->count >= u->cap) {
+		/* Only while the sink refuses; the chip would lose it too. */
+		u->stats.tx_dropped++;
+		return;
+	}
+	if (f->count == 0)
+		u->tx_deadline = now + u->char_ns;
+	f->data[(f->head + f->count) & (FIFO_MAX - 1)] = val;
+	f->count++;
+	u->thr_ipending = false;
+	if (f->count == u->cap)
+		tx_drain(u, now);
+}
+
+VCON_API uint8_t
+vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
+{
+	uint8_t val = 0;
+	uint8_t id;
+
+	catch_up(u, now_ns);
+	tx_drain(u, now_ns);
+	switch (off & 7) {
+	case UART_RBR:
+		if (u->lcr & LCR_DLAB) {
+			val = u->dll;
+			break;
+		}
+		if (u->rx.count) {
+			u->rbr = rx_pop(u);
+			val = u->rbr;
+		} else {
+			/* An empty FIFO reads 0; a 16450 keeps its last byte. */
+			val = fifo_on(u) ? 0 : u->rbr;
+		}
+		u->last_read_ns = now_ns;
+		u->cti_pending = false;
+		break;
+	case UART_IER:
+		val = (u->lcr & LCR_DLAB) ? u->dlm : u->ier;
+		break;
+	case UART_IIR:
+		id = intr_id(u);
+		val = id;
+		if (fifo_on(u)) {
+			val |= IIR_FIFO_ON;
+			if (u->cap == 64)
+				val |= IIR_FIFO64;
+		}
+		/* Reading IIR clears THRE only when THRE is what it shows. */
+		if (id == IIR_THRI)
+			u->thr_ipending = false;
+		break;
+	case UART_LCR:
+		val = u->lcr;
+		break;
+	case UART_MCR:
+		val = u->mcr;
+		break;
+	case UART_LSR:
+		val = u->lsr_err;
+		if (u->rx.count)
+			val |= LSR_DR;
+		if (u->tx.count == 0)
+			val |= LSR_THRE | LSR_TEMT;
+		if (fifo_on(u) && u->rx.nflagged)
+			val |= LSR_RXFE;
+		u->lsr_err = 0;
+		break;
+	case UART_MSR:
+		val = u->msr_in | u->msr_delta;
+		u->msr_delta = 0;
+		break;
+	case UART_SCR:
+		val = u->scr;
+		break;
+	}
+	settle(u);
+	return val;
+}
+
+VCON_API void
+vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
+		uint64_t now_ns)
+{
+	catch_up(u, now_ns);
+	off &= 7;
+	/* A THR write adds to the burst; anything else ends it. */
+	if (off != UART_THR || (u->lcr & LCR_DLAB))
+		tx_drain(u, now_ns);
+	switch (off) {
+	case UART_THR:
+		if (u->lcr & LCR_DLAB) {
+			u->dll = val;
+			update_char_time(u);
+		} else {
+			thr_write(u, val, now_ns);
+		}
+		break;
+	case UART_IER:
+		if (u->lcr & LCR_DLAB) {
+			u->dlm = val;
+			update_char_time(u);
+		} else {
+			write_ier(u, val);
+		}
+		break;
+	case UART_FCR:
+		write_fcr(u, val);
+		break;
+	case UART_LCR:
+		write_lcr(u, val);
+		break;
+	case UART_MCR:
+		u->mcr = (uint8_t)(val & MCR_MASK);
+		sample_modem(u);
+		break;
+	case UART_LSR:
+	case UART_MSR:
+		/* Read-only on the chip (LSR writes are a factory test). */
+		break;
+	case UART_SCR:
+		u->scr = val;
+		break;
+	}
+	settle(u);
+}
+
+/* ---- host side */
+
+VCON_API size_t
+vcon_uart_rx_room(const struct vcon_uart *u)
+{
+	if (loopback(u) || u->rx.count >= u->cap)
+		return 0;
+	return u->cap - u->rx.count;
+}
+
+VCON_API size_t
+vcon_uart_receive(struct vcon_uart *u, const uint8_t *buf, size_t len,
+		  uint64_t now_ns)
+{
+	size_t room, i;
+
+	catch_up(u, now_ns);
+	room = vcon_uart_rx_room(u);
+	if (len > room)
+		len = room;
+	for (i = 0; i < len; i++)
+		rx_push(u, buf[i], 0, now_ns);
+	u->stats.rx_bytes += len;
+	settle(u);
+	return len;
+}
+
+VCON_API size_t
+vcon_uart_receive_force(struct vcon_uart *u, const uint8_t *buf, size_t len,
+			uint64_t now_ns)
+{
+	size_t i;
+
+	if (loopback(u))
+		return 0;
+	catch_up(u, now_ns);
+	for (i = 0; i < len; i++) {
+		if (u->rx.count < u->cap)
+			u->stats.rx_bytes++;
+		rx_push(u, buf[i], 0, now_ns);
+	}
+	settle(u);
+	return len;
+}
+
+VCON_API void
+vcon_uart_send_break(struct vcon_uart *u, uint64_t now_ns)
+{
+	catch_up(u, now_ns);
+	/* A break arrives as a zero character flagged BI (LSR bit 4). */
+	if (!loopback(u)) {
+		rx_push(u, 0, LSR_BI, now_ns);
+		u->stats.breaks_received++;
+	}
+	settle(u);
+}
+
+VCON_API void
+vcon_uart_set_modem_lines(struct vcon_uart *u, unsigned lines,
+			  uint64_t now_ns)
+{
+	catch_up(u, now_ns);
+	u->host_lines = (uint8_t)(lines & (VCON_UART_CTS | VCON_UART_DSR |
+					   VCON_UART_RI | VCON_UART_DCD));
+	sample_modem(u);
+	settle(u);
+}
+
+VCON_API void
+vcon_uart_tx_ready(struct vcon_uart *u, uint64_t now_ns)
+{
+	u->tx_blocked = false;
+	catch_up(u, now_ns);
+	tx_drain(u, now_ns);
+	settle(u);
+}
+
+VCON_API void
+vcon_uart_tick(struct vcon_uart *u, uint64_t now_ns)
+{
+	u->armed_ns = VCON_NO_DEADLINE;
+	catch_up(u, now_ns);
+	settle(u);
+}
+
+VCON_API bool
+vcon_uart_irq_level(const struct vcon_uart *u)
+{
+	return u->irq_level;
+}
+
+/* ---- lifecycle */
+
+static void
+power_on(struct vcon_uart *u)
+{
+	/* PC16550D Table IV, master reset: divisor and SCR are unaffected. */
+	u->ier = 0;
+	u->lcr = 0;
+	u->mcr = 0;
+	u->fcr = 0;
+	u->cap = 1;
+	u->lsr_err = 0;
+	u->msr_delta = 0;
+	u->msr_in = modem_inputs(u);
+	u->thr_ipending = false;
+	u->cti_pending = false;
+	u->tx_blocked = false;
+	u->rx.head = u->rx.count = u->rx.nflagged = 0;
+	u->tx.head = u->tx.count = 0;
+	update_trigger(u);
+	update_char_time(u);
+}
+
+VCON_API int
+vcon_uart_new(const struct vcon_uart_config *cfg, struct vcon_uart **out)
+{
+	struct vcon_uart *u;
+	unsigned fifo_size;
+
+	if (!cfg || !out || !cfg->irq.set_level || !cfg->tx.write)
+		return -EINVAL;
+	fifo_size = cfg->fifo_size ? cfg->fifo_size : 16;
+	if (fifo_size != 16 && fifo_size != 64)
+		return -EINVAL;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->cfg = *cfg;
+	u->fifo_size = fifo_size;
+	u->host_lines = VCON_UART_CTS | VCON_UART_DSR | VCON_UART_DCD;
+	/* 9600 baud until the guest programs the divisor, as PC firmware. */
+	u->dll = 0x0c;
+	u->armed_ns = VCON_NO_DEADLINE;
+	power_on(u);
+	*out = u;
+	return 0;
+}
+
+VCON_API void
+vcon_uart_free(struct vcon_uart *u)
+{
+	free(u);
+}
+
+VCON_API void
+vcon_uart_reset(struct vcon_uart *u, uint64_t now_ns)
+{
+	if (u->lcr & LCR_SB) {
+		if (u->cfg.line.set_break)
+			u->cfg.line.set_break(u->cfg.line.ctx, false);
+	}
+	power_on(u);
+	u->last_rx_ns = u->last_read_ns = now_ns;
+	settle(u);
+}
+
+VCON_API void
+vcon_uart_save(const struct vcon_uart *u, struct vcon_uart_state *st)
+{
+	unsigned i;
+
+	memset(st, 0, sizeof(*st));
+	st->version = VCON_UART_STATE_VERSION;
+	st->fifo_size = u->fifo_size;
+	st->ier = u->ier;
+	st->lcr = u->lcr;
+	st->mcr = u->mcr;
+	st->lsr = u->lsr_err;
+	st->msr = (uint8_t)(u->msr_in | u->msr_delta);
+	st->scr = u->scr;
+	st->fcr = u->fcr;
+	st->dll = u->dll;
+	st->dlm = u->dlm;
+	st->modem_lines = u->host_lines;
+	st->thr_ipending = u->thr_ipending;
+	st->cti_pending = u->cti_pending;
+	st->rx_count = u->rx.count;
+	st->tx_count = u->tx.count;
+	for (i = 0; i < u->rx.count; i++) {
+		unsigned at = (u->rx.head + i) & (FIFO_MAX - 1);
+
+		st->rx[i] = u->rx.data[at];
+		st->rx_flags[i] = u->rx.flags[at];
+	}
+	for (i = 0; i < u->tx.count; i++)
+		st->tx[i] = u->tx.data[(u->tx.head + i) & (FIFO_MAX - 1)];
+	st->last_rx_ns = u->last_rx_ns;
+	st->last_read_ns = u->last_read_ns;
+}
+
+VCON_API int
+vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
+		  uint64_t now_ns)
+{
+	unsigned cap, i;
+
+	if (st->version != VCON_UART_STATE_VERSION ||
+	    st->fifo_size != u->fifo_size)
+		return -EINVAL;
+	if (!(st->fcr & FCR_FE))
+		cap = 1;
+	else if (u->fifo_size == 64 && (st->fcr & FCR_FIFO64))
+		cap = 64;
+	else
+		cap = 16;
+	if (st->rx_count > cap || st->tx_count > cap)
+		return -EINVAL;
+
+	u->ier = (uint8_t)(st->ier & IER_MASK);
+	u->lcr = st->lcr;
+	u->mcr = (uint8_t)(st->mcr & MCR_MASK);
+	u->lsr_err = (uint8_t)(st->lsr & LSR_ERRORS);
+	u->scr = st->scr;
+	u->fcr = (uint8_t)(st->fcr & (FCR_STORED | FCR_FIFO64));
+	u->dll = st->dll;
+	u->dlm = st->dlm;
+	u->host_lines = st->modem_lines;
+	u->msr_in = modem_inputs(u);
+	u->msr_delta = (uint8_t)(st->msr & MSR_DELTAS);
+	u->thr_ipending = st->thr_ipending;
+	u->cti_pending = st->cti_pending;
+	u->cap = cap;
+	u->tx_blocked = false;
+	u->rx.head = 0;
+	u->rx.count = st->rx_count;
+	u->rx.nflagged = 0;
+	for (i = 0; i < st->rx_count; i++) {
+		u->rx.data[i] = st->rx[i];
+		u->rx.flags[i] = (uint8_t)(st->rx_flags[i] & LSR_CHAR_ERRORS);
+		if (u->rx.flags[i])
+			u->rx.nflagged++;
+	}
+	u->tx.head = 0;
+	u->tx.count = st->tx_count;
+	memcpy(u->tx.data, st->tx, st->tx_count);
+	u->last_rx_ns = st->last_rx_ns;
+	u->last_read_ns = st->last_read_ns;
+	u->tx_deadline = now_ns;
+	update_trigger(u);
+	update_char_time(u);
+	u->armed_ns = VCON_NO_DEADLINE;
+	settle(u);
+	return 0;
+}
+
+VCON_API void
+vcon_uart_get_stats(const struct vcon_uart *u, struct vcon_uart_stats *stats)
+{
+	*stats = u->stats;
+}
