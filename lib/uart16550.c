@@ -114,7 +114,7 @@ update_trigger(struct vcon_uart *u)
 {
 	static const unsigned trig16[4] = { 1, 4, 8, 14 };
 	static const unsigned trig64[4] = { 1, 16, 32, 56 };
-	unsigned sel = (u->fcr & FCR_TRIG) >> 6;
+	unsigned sel = (unsigned)(u->fcr & FCR_TRIG) >> 6;
 
 	u->trigger = u->cap == 64 ? trig64[sel] : trig16[sel];
 }

@@ -1,0 +1,858 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The 16550A model through its public API, against the TI PC16550D
+ * datasheet and what Linux's 8250 driver does. Register values are
+ * re-declared here from the datasheet, never taken from the library.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <vcon/uart.h>
+
+#include "testutil.h"
+
+/* PC16550D section 8 */
+#define RBR 0
+#define THR 0
+#define DLL 0
+#define IER 1
+#define DLM 1
+#define IIR 2
+#define FCR 2
+#define LCR 3
+#define MCR 4
+#define LSR 5
+#define MSR 6
+#define SCR 7
+
+#define SPEC_IER_RDI 0x01
+#define SPEC_IER_THRI 0x02
+#define SPEC_IER_RLSI 0x04
+#define SPEC_IER_MSI 0x08
+#define SPEC_IIR_NONE 0x01
+#define SPEC_IIR_MSI 0x00
+#define SPEC_IIR_THRI 0x02
+#define SPEC_IIR_RDI 0x04
+#define SPEC_IIR_RLSI 0x06
+#define SPEC_IIR_CTI 0x0c
+#define SPEC_IIR_FIFO 0xc0
+#define SPEC_IIR_FIFO64 0x20
+#define SPEC_FCR_FE 0x01
+#define SPEC_FCR_RFR 0x02
+#define SPEC_FCR_XFR 0x04
+#define SPEC_FCR_TRIG8 0x80
+#define SPEC_FCR_TRIG14 0xc0
+#define SPEC_FCR_FIFO64 0x20
+#define SPEC_LCR_8N1 0x03
+#define SPEC_LCR_SB 0x40
+#define SPEC_LCR_DLAB 0x80
+#define SPEC_MCR_DTR 0x01
+#define SPEC_MCR_RTS 0x02
+#define SPEC_MCR_OUT1 0x04
+#define SPEC_MCR_OUT2 0x08
+#define SPEC_MCR_LOOP 0x10
+#define SPEC_LSR_DR 0x01
+#define SPEC_LSR_OE 0x02
+#define SPEC_LSR_BI 0x10
+#define SPEC_LSR_THRE 0x20
+#define SPEC_LSR_TEMT 0x40
+#define SPEC_LSR_RXFE 0x80
+#define SPEC_MSR_DCTS 0x01
+#define SPEC_MSR_DDSR 0x02
+#define SPEC_MSR_TERI 0x04
+#define SPEC_MSR_DDCD 0x08
+#define SPEC_MSR_CTS 0x10
+#define SPEC_MSR_DSR 0x20
+#define SPEC_MSR_RI 0x40
+#define SPEC_MSR_DCD 0x80
+
+/* 115200 baud, 8N1: 10 bits of 1/115200 s. */
+#define CHAR_NS_115200 86805u
+
+struct fx {
+	struct vcon_uart *u;
+	struct irq_rec irq;
+	struct sink_rec sink;
+	struct timer_rec timer;
+	bool brk;
+	unsigned brk_calls;
+	uint64_t now;
+};
+
+static void
+on_break(void *ctx, bool on)
+{
+	struct fx *f = ctx;
+
+	f->brk = on;
+	f->brk_calls++;
+}
+
+static struct fx *
+fx_new(unsigned fifo_size)
+{
+	struct fx *f = test_calloc(1, sizeof(*f));
+	struct vcon_uart_config cfg = { .fifo_size = fifo_size };
+
+	cfg.irq = irq_rec_init(&f->irq);
+	cfg.tx = sink_rec_init(&f->sink);
+	cfg.timer = timer_rec_init(&f->timer);
+	cfg.line = (struct vcon_uart_line){ .set_break = on_break, .ctx = f };
+	assert_int_equal(vcon_uart_new(&cfg, &f->u), 0);
+	return f;
+}
+
+static int
+setup(void **state)
+{
+	*state = fx_new(16);
+	return 0;
+}
+
+static int
+setup64(void **state)
+{
+	*state = fx_new(64);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	vcon_uart_free(f->u);
+	sink_rec_fini(&f->sink);
+	test_free(f);
+	return 0;
+}
+
+static uint8_t
+rd(struct fx *f, unsigned off)
+{
+	return vcon_uart_read(f->u, off, f->now);
+}
+
+static void
+wr(struct fx *f, unsigned off, uint8_t val)
+{
+	vcon_uart_write(f->u, off, val, f->now);
+}
+
+/* What Linux does at startup: 115200 8N1, FIFO with trigger 8, OUT2. */
+static void
+linux_setup(struct fx *f)
+{
+	wr(f, LCR, SPEC_LCR_DLAB | SPEC_LCR_8N1);
+	wr(f, DLL, 1);
+	wr(f, DLM, 0);
+	wr(f, LCR, SPEC_LCR_8N1);
+	wr(f, FCR, SPEC_FCR_FE | SPEC_FCR_RFR | SPEC_FCR_XFR | SPEC_FCR_TRIG8);
+	wr(f, MCR, SPEC_MCR_DTR | SPEC_MCR_RTS | SPEC_MCR_OUT2);
+	(void)rd(f, LSR);
+	(void)rd(f, IIR);
+	(void)rd(f, MSR);
+	irq_rec_clear(&f->irq);
+}
+
+static void
+test_uart_reset_values_match_datasheet(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(rd(f, IER), 0);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_NONE);
+	assert_int_equal(rd(f, LCR), 0);
+	assert_int_equal(rd(f, MCR), 0);
+	assert_int_equal(rd(f, LSR), SPEC_LSR_THRE | SPEC_LSR_TEMT);
+	/* Host lines at reset: CTS, DSR, DCD asserted. */
+	assert_int_equal(rd(f, MSR), SPEC_MSR_CTS | SPEC_MSR_DSR | SPEC_MSR_DCD);
+	assert_false(f->irq.level);
+	assert_int_equal(f->irq.nchanges, 0);
+}
+
+static void
+test_uart_dlab_switches_to_divisor_latch(void **state)
+{
+	struct fx *f = *state;
+
+	wr(f, IER, 0x05);
+	wr(f, LCR, SPEC_LCR_DLAB);
+	wr(f, DLL, 0x34);
+	wr(f, DLM, 0x12);
+	assert_int_equal(rd(f, DLL), 0x34);
+	assert_int_equal(rd(f, DLM), 0x12);
+	wr(f, LCR, 0);
+	assert_int_equal(rd(f, IER), 0x05);
+	/* Divisor writes never reached the transmitter. */
+	assert_int_equal(f->sink.len, 0);
+	assert_int_equal(rd(f, LSR), SPEC_LSR_THRE | SPEC_LSR_TEMT);
+}
+
+static void
+test_uart_ier_keeps_low_nibble_and_scratch_holds(void **state)
+{
+	struct fx *f = *state;
+
+	wr(f, IER, 0xff);
+	assert_int_equal(rd(f, IER), 0x0f);
+	wr(f, SCR, 0xa5);
+	assert_int_equal(rd(f, SCR), 0xa5);
+	wr(f, SCR, 0x5a);
+	assert_int_equal(rd(f, SCR), 0x5a);
+}
+
+static void
+test_uart_polled_tx_reaches_sink_in_order(void **state)
+{
+	struct fx *f = *state;
+	const char *msg = "Linux version 6.1\r\n";
+	size_t i;
+
+	linux_setup(f);
+	for (i = 0; msg[i]; i++) {
+		/* wait_for_xmitr: THRE must be set before each byte */
+		assert_true(rd(f, LSR) & SPEC_LSR_THRE);
+		wr(f, THR, (uint8_t)msg[i]);
+	}
+	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
+			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
+	assert_int_equal(f->sink.len, strlen(msg));
+	assert_memory_equal(f->sink.buf, msg, strlen(msg));
+}
+
+static void
+test_uart_burst_of_16_is_one_sink_call(void **state)
+{
+	struct fx *f = *state;
+	uint8_t expect[48];
+	unsigned burst, i;
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_THRI);
+	for (burst = 0; burst < 3; burst++) {
+		/* serial8250_handle_irq: IIR, LSR, then tx_chars */
+		assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_THRI);
+		assert_true(rd(f, LSR) & SPEC_LSR_THRE);
+		for (i = 0; i < 16; i++) {
+			expect[burst * 16 + i] = (uint8_t)(burst * 16 + i);
+			wr(f, THR, (uint8_t)(burst * 16 + i));
+		}
+	}
+	assert_int_equal(f->sink.len, 48);
+	assert_int_equal(f->sink.calls, 3);
+	assert_memory_equal(f->sink.buf, expect, 48);
+}
+
+static void
+test_uart_thre_irq_rises_after_burst_not_per_byte(void **state)
+{
+	struct fx *f = *state;
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_THRI);
+	assert_true(f->irq.level);
+	(void)rd(f, IIR); /* clears THRE */
+	assert_false(f->irq.level);
+	irq_rec_clear(&f->irq);
+	wr(f, THR, 'a');
+	wr(f, THR, 'b');
+	wr(f, THR, 'c');
+	/* Still filling: nothing sent, no interrupt. */
+	assert_int_equal(f->sink.len, 0);
+	assert_int_equal(f->irq.nchanges, 0);
+	/* The burst ends with the next other access. */
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_THRI);
+	assert_int_equal(f->sink.len, 3);
+}
+
+static void
+test_uart_tx_tail_leaves_after_one_char_time(void **state)
+{
+	struct fx *f = *state;
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_THRI);
+	(void)rd(f, IIR);
+	f->now = 1000;
+	wr(f, THR, 'x');
+	assert_int_equal(f->timer.deadline, 1000 + CHAR_NS_115200);
+	vcon_uart_tick(f->u, 1000 + CHAR_NS_115200 - 1);
+	assert_int_equal(f->sink.len, 0);
+	vcon_uart_tick(f->u, 1000 + CHAR_NS_115200);
+	assert_int_equal(f->sink.len, 1);
+	assert_true(f->irq.level);
+}
+
+static void
+test_uart_iir_read_clears_thre(void **state)
+{
+	struct fx *f = *state;
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_THRI);
+	assert_true(f->irq.level);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_THRI);
+	assert_false(f->irq.level);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_NONE);
+}
+
+static void
+test_uart_thr_write_clears_thre_interrupt(void **state)
+{
+	struct fx *f = *state;
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_THRI);
+	assert_true(f->irq.level);
+	wr(f, THR, 'z');
+	assert_false(f->irq.level);
+}
+
+static void
+test_uart_thri_reenable_raises_thre_each_time(void **state)
+{
+	struct fx *f = *state;
+	uint8_t iir1, iir2;
+
+	/* serial8250_do_startup's UART_BUG_THRE probe */
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_THRI);
+	iir1 = rd(f, IIR);
+	wr(f, IER, 0);
+	wr(f, IER, SPEC_IER_THRI);
+	iir2 = rd(f, IIR);
+	wr(f, IER, 0);
+	assert_int_equal(iir1 & 0x0f, SPEC_IIR_THRI);
+	assert_int_equal(iir2 & 0x0f, SPEC_IIR_THRI);
+}
+
+static void
+test_uart_rx_trigger_level_raises_rdi(void **state)
+{
+	struct fx *f = *state;
+	uint8_t bytes[8] = "01234567";
+
+	linux_setup(f); /* trigger 8 */
+	wr(f, IER, SPEC_IER_RDI);
+	assert_int_equal(vcon_uart_receive(f->u, bytes, 7, f->now), 7);
+	assert_false(f->irq.level);
+	assert_int_equal(rd(f, LSR) & SPEC_LSR_DR, SPEC_LSR_DR);
+	assert_int_equal(vcon_uart_receive(f->u, bytes + 7, 1, f->now), 1);
+	assert_true(f->irq.level);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_RDI);
+	assert_int_equal(rd(f, RBR), '0');
+	/* Below the trigger again: no RDI */
+	assert_false(f->irq.level);
+}
+
+static void
+test_uart_receive_takes_only_rx_room(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[40];
+	unsigned i;
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)i;
+	linux_setup(f);
+	assert_int_equal(vcon_uart_rx_room(f->u), 16);
+	assert_int_equal(vcon_uart_receive(f->u, buf, sizeof(buf), f->now), 16);
+	assert_int_equal(vcon_uart_rx_room(f->u), 0);
+	assert_int_equal(vcon_uart_receive(f->u, buf, 1, f->now), 0);
+	/* The normal path never overruns. */
+	assert_int_equal(rd(f, LSR) & SPEC_LSR_OE, 0);
+	for (i = 0; i < 16; i++)
+		assert_int_equal(rd(f, RBR), i);
+	assert_int_equal(rd(f, LSR) & SPEC_LSR_DR, 0);
+}
+
+static void
+test_uart_16450_mode_holds_one_byte(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[2] = { 'a', 'b' };
+
+	/* FIFO off (reset state) */
+	assert_int_equal(vcon_uart_rx_room(f->u), 1);
+	assert_int_equal(vcon_uart_receive(f->u, buf, 2, f->now), 1);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_NONE);
+	assert_int_equal(rd(f, RBR), 'a');
+}
+
+static void
+test_uart_forced_input_overruns_and_reports_oe(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[17];
+	unsigned i;
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)('A' + i);
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_RLSI);
+	assert_int_equal(vcon_uart_receive_force(f->u, buf, 17, f->now), 17);
+	assert_true(f->irq.level);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_RLSI);
+	assert_int_equal(rd(f, LSR) & (SPEC_LSR_OE | SPEC_LSR_DR),
+			 SPEC_LSR_OE | SPEC_LSR_DR);
+	/* LSR read clears OE; the FIFO kept the first 16 bytes. */
+	assert_int_equal(rd(f, LSR) & SPEC_LSR_OE, 0);
+	assert_false(f->irq.level);
+	for (i = 0; i < 16; i++)
+		assert_int_equal(rd(f, RBR), 'A' + i);
+	struct vcon_uart_stats st;
+	vcon_uart_get_stats(f->u, &st);
+	assert_int_equal(st.rx_overruns, 1);
+}
+
+static void
+test_uart_character_timeout_after_four_char_times(void **state)
+{
+	struct fx *f = *state;
+	uint8_t b = 'k';
+
+	linux_setup(f); /* trigger 8 */
+	wr(f, IER, SPEC_IER_RDI);
+	f->now = 5000;
+	assert_int_equal(vcon_uart_receive(f->u, &b, 1, f->now), 1);
+	assert_false(f->irq.level);
+	assert_int_equal(f->timer.deadline, 5000 + 4 * CHAR_NS_115200);
+	vcon_uart_tick(f->u, 5000 + 4 * CHAR_NS_115200 - 1);
+	assert_false(f->irq.level);
+	f->now = 5000 + 4 * CHAR_NS_115200;
+	vcon_uart_tick(f->u, f->now);
+	assert_true(f->irq.level);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_CTI);
+	/* Reading the byte clears the timeout. */
+	assert_int_equal(rd(f, RBR), 'k');
+	assert_false(f->irq.level);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_NONE);
+}
+
+static void
+test_uart_character_timeout_scales_with_divisor(void **state)
+{
+	struct fx *f = *state;
+	uint8_t b = 'k';
+
+	linux_setup(f);
+	wr(f, LCR, SPEC_LCR_DLAB | SPEC_LCR_8N1);
+	wr(f, DLL, 12); /* 9600 baud */
+	wr(f, LCR, SPEC_LCR_8N1);
+	wr(f, IER, SPEC_IER_RDI);
+	assert_int_equal(vcon_uart_receive(f->u, &b, 1, 0), 1);
+	vcon_uart_tick(f->u, 4 * 12 * (uint64_t)CHAR_NS_115200 - 100);
+	assert_false(f->irq.level);
+	vcon_uart_tick(f->u, 4 * 12 * (uint64_t)(CHAR_NS_115200 + 1));
+	assert_true(f->irq.level);
+}
+
+static void
+test_uart_interrupt_priorities(void **state)
+{
+	struct fx *f = *state;
+	uint8_t bytes[9] = { 0 };
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_RDI | SPEC_IER_THRI | SPEC_IER_RLSI | SPEC_IER_MSI);
+	vcon_uart_set_modem_lines(f->u, VCON_UART_DSR | VCON_UART_DCD, f->now);
+	vcon_uart_receive_force(f->u, bytes, 8, f->now);
+	vcon_uart_receive_force(f->u, bytes, 9, f->now); /* overrun */
+	assert_int_equal(rd(f, IIR) & 0x0f, SPEC_IIR_RLSI);
+	(void)rd(f, LSR);
+	assert_int_equal(rd(f, IIR) & 0x0f, SPEC_IIR_RDI);
+	while (rd(f, LSR) & SPEC_LSR_DR)
+		(void)rd(f, RBR);
+	assert_int_equal(rd(f, IIR) & 0x0f, SPEC_IIR_THRI);
+	assert_int_equal(rd(f, IIR) & 0x0f, SPEC_IIR_MSI);
+	assert_int_equal(rd(f, MSR) & 0x0f, SPEC_MSR_DCTS);
+	assert_int_equal(rd(f, IIR) & 0x0f, SPEC_IIR_NONE);
+	assert_false(f->irq.level);
+}
+
+static void
+test_uart_msr_deltas_clear_on_read(void **state)
+{
+	struct fx *f = *state;
+
+	vcon_uart_set_modem_lines(f->u, VCON_UART_CTS | VCON_UART_RI, f->now);
+	assert_int_equal(rd(f, MSR), SPEC_MSR_CTS | SPEC_MSR_RI |
+					     SPEC_MSR_DDSR | SPEC_MSR_DDCD);
+	vcon_uart_set_modem_lines(f->u, VCON_UART_CTS, f->now);
+	/* TERI: trailing edge of RI */
+	assert_int_equal(rd(f, MSR), SPEC_MSR_CTS | SPEC_MSR_TERI);
+	assert_int_equal(rd(f, MSR), SPEC_MSR_CTS);
+}
+
+static void
+test_uart_loopback_tx_to_rx_and_mcr_to_msr(void **state)
+{
+	struct fx *f = *state;
+
+	linux_setup(f);
+	wr(f, MCR, SPEC_MCR_LOOP | SPEC_MCR_RTS | SPEC_MCR_OUT2);
+	/* Linux autoconfig: MCR=LOOP|0x0A must read MSR high nibble 0x90 */
+	assert_int_equal(rd(f, MSR) & 0xf0, SPEC_MSR_CTS | SPEC_MSR_DCD);
+	wr(f, THR, 'L');
+	wr(f, THR, 'B');
+	assert_int_equal(rd(f, LSR) & SPEC_LSR_DR, SPEC_LSR_DR);
+	assert_int_equal(rd(f, RBR), 'L');
+	assert_int_equal(rd(f, RBR), 'B');
+	/* The line is disconnected: nothing reached the sink, no host input. */
+	assert_int_equal(f->sink.len, 0);
+	assert_int_equal(vcon_uart_rx_room(f->u), 0);
+	wr(f, MCR, SPEC_MCR_LOOP | SPEC_MCR_DTR | SPEC_MCR_OUT1);
+	assert_int_equal(rd(f, MSR), SPEC_MSR_DSR | SPEC_MSR_RI | SPEC_MSR_DCTS |
+					     SPEC_MSR_DDSR | SPEC_MSR_DDCD);
+}
+
+static void
+test_uart_loopback_modem_change_raises_msi(void **state)
+{
+	struct fx *f = *state;
+
+	wr(f, MCR, SPEC_MCR_LOOP);
+	(void)rd(f, MSR);
+	wr(f, IER, SPEC_IER_MSI);
+	assert_false(f->irq.level);
+	wr(f, MCR, SPEC_MCR_LOOP | SPEC_MCR_RTS);
+	assert_true(f->irq.level);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_MSI);
+	assert_int_equal(rd(f, MSR), SPEC_MSR_CTS | SPEC_MSR_DCTS);
+	assert_false(f->irq.level);
+}
+
+static void
+test_uart_host_break_sets_bi_with_zero_byte(void **state)
+{
+	struct fx *f = *state;
+	uint8_t c = 'h';
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_RLSI | SPEC_IER_RDI);
+	vcon_uart_receive(f->u, &c, 1, f->now);
+	vcon_uart_send_break(f->u, f->now);
+	/* The break byte is second: BI shows only when it reaches the top. */
+	assert_int_equal(rd(f, LSR) & (SPEC_LSR_BI | SPEC_LSR_RXFE),
+			 SPEC_LSR_RXFE);
+	assert_int_equal(rd(f, RBR), 'h');
+	assert_true(f->irq.level);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_RLSI);
+	assert_int_equal(rd(f, LSR),
+			 SPEC_LSR_BI | SPEC_LSR_DR | SPEC_LSR_RXFE |
+				 SPEC_LSR_THRE | SPEC_LSR_TEMT);
+	assert_int_equal(rd(f, RBR), 0);
+	assert_int_equal(rd(f, LSR), SPEC_LSR_THRE | SPEC_LSR_TEMT);
+}
+
+static void
+test_uart_guest_break_reaches_line_callback(void **state)
+{
+	struct fx *f = *state;
+
+	wr(f, LCR, SPEC_LCR_8N1 | SPEC_LCR_SB);
+	assert_true(f->brk);
+	wr(f, LCR, SPEC_LCR_8N1 | SPEC_LCR_SB);
+	assert_int_equal(f->brk_calls, 1);
+	wr(f, LCR, SPEC_LCR_8N1);
+	assert_false(f->brk);
+	assert_int_equal(f->brk_calls, 2);
+}
+
+static void
+test_uart_sink_backpressure_keeps_thre_clear(void **state)
+{
+	struct fx *f = *state;
+	unsigned i;
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_THRI);
+	(void)rd(f, IIR);
+	f->sink.limit = 5;
+	for (i = 0; i < 16; i++)
+		wr(f, THR, (uint8_t)i);
+	assert_int_equal(f->sink.len, 5);
+	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT), 0);
+	assert_false(f->irq.level);
+	/* While blocked, polling does not hammer the sink. */
+	f->sink.calls = 0;
+	for (i = 0; i < 10; i++)
+		(void)rd(f, LSR);
+	assert_int_equal(f->sink.calls, 0);
+	f->sink.limit = SIZE_MAX;
+	vcon_uart_tx_ready(f->u, f->now);
+	assert_int_equal(f->sink.len, 16);
+	for (i = 0; i < 16; i++)
+		assert_int_equal(f->sink.buf[i], i);
+	assert_true(f->irq.level);
+	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
+			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
+}
+
+static void
+test_uart_write_to_full_fifo_is_dropped_and_counted(void **state)
+{
+	struct fx *f = *state;
+	struct vcon_uart_stats st;
+	unsigned i;
+
+	linux_setup(f);
+	f->sink.refuse = true;
+	for (i = 0; i < 20; i++)
+		wr(f, THR, (uint8_t)i);
+	vcon_uart_get_stats(f->u, &st);
+	assert_int_equal(st.tx_dropped, 4);
+	f->sink.refuse = false;
+	vcon_uart_tx_ready(f->u, f->now);
+	assert_int_equal(f->sink.len, 16);
+}
+
+static void
+test_uart_fcr_resets_fifos(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[4] = "abcd";
+
+	linux_setup(f);
+	vcon_uart_receive(f->u, buf, 4, f->now);
+	wr(f, FCR, SPEC_FCR_FE | SPEC_FCR_RFR);
+	assert_int_equal(rd(f, LSR) & SPEC_LSR_DR, 0);
+	assert_int_equal(vcon_uart_rx_room(f->u), 16);
+	/* Turning the FIFO off empties it too. */
+	vcon_uart_receive(f->u, buf, 4, f->now);
+	wr(f, FCR, 0);
+	assert_int_equal(rd(f, LSR) & SPEC_LSR_DR, 0);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_NONE);
+}
+
+/*
+ * Linux's autoconfig() as far as it decides the port type: scratch and IER
+ * probes, the loopback MSR test, FIFO detection through IIR bits 7:6, the
+ * EFR probes that tell a 16650 apart, and the 16750 probe.
+ */
+static int
+linux_autoconfig_type(struct fx *f)
+{
+	uint8_t s1, s2, s3, st1, st2;
+
+	s1 = rd(f, IER) & 0x0f;
+	wr(f, IER, 0);
+	s2 = rd(f, IER) & 0x0f;
+	wr(f, IER, 0x0f);
+	s3 = rd(f, IER) & 0x0f;
+	wr(f, IER, s1);
+	if (s2 != 0 || s3 != 0x0f)
+		return -1; /* no UART */
+	wr(f, MCR, SPEC_MCR_LOOP | 0x0a);
+	st1 = rd(f, MSR) & 0xf0;
+	wr(f, MCR, 0);
+	if (st1 != 0x90)
+		return -2; /* loopback test failed */
+	wr(f, LCR, 0xbf);
+	wr(f, 2, 0); /* EFR on a 16650 */
+	wr(f, LCR, 0);
+	wr(f, FCR, SPEC_FCR_FE);
+	s1 = rd(f, IIR) >> 6;
+	if (s1 != 3)
+		return s1 == 0 ? 2 /* 16450 */ : 3 /* 16550 */;
+	/* autoconfig_16550a */
+	wr(f, LCR, 0xbf);
+	if (rd(f, 2) == 0)
+		return 8; /* 16650 family */
+	wr(f, LCR, SPEC_LCR_DLAB);
+	if (rd(f, 2) == 0)
+		return 9; /* 16650V2 family */
+	wr(f, LCR, 0);
+	wr(f, FCR, SPEC_FCR_FE | SPEC_FCR_FIFO64);
+	st1 = rd(f, IIR) & (SPEC_IIR_FIFO64 | SPEC_IIR_FIFO);
+	wr(f, FCR, SPEC_FCR_FE);
+	wr(f, LCR, SPEC_LCR_DLAB);
+	wr(f, FCR, SPEC_FCR_FE | SPEC_FCR_FIFO64);
+	st2 = rd(f, IIR) & (SPEC_IIR_FIFO64 | SPEC_IIR_FIFO);
+	wr(f, FCR, SPEC_FCR_FE);
+	wr(f, LCR, 0);
+	if (st1 == 0xc0 && st2 == 0xe0)
+		return 6; /* PORT_16750 */
+	return 4;         /* PORT_16550A */
+}
+
+static void
+test_uart_linux_autoconfig_finds_16550a(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(linux_autoconfig_type(f), 4);
+}
+
+static void
+test_uart_linux_autoconfig_finds_16750(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(linux_autoconfig_type(f), 6);
+	/* And the 64-byte FIFO is really there. */
+	wr(f, LCR, SPEC_LCR_DLAB);
+	wr(f, FCR, SPEC_FCR_FE | SPEC_FCR_FIFO64);
+	wr(f, LCR, SPEC_LCR_8N1);
+	assert_int_equal(vcon_uart_rx_room(f->u), 64);
+}
+
+static void
+test_uart_save_restore_round_trip_mid_transfer(void **state)
+{
+	struct fx *f = *state, *g;
+	struct vcon_uart_state st;
+	uint8_t buf[5] = "hello";
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_RDI | SPEC_IER_THRI);
+	wr(f, SCR, 0x77);
+	vcon_uart_receive(f->u, buf, 5, f->now);
+	f->sink.refuse = true;
+	wr(f, THR, 'o');
+	wr(f, THR, 'k');
+	(void)rd(f, SCR); /* ends the burst, which the sink refuses */
+	vcon_uart_save(f->u, &st);
+	assert_int_equal(st.version, VCON_UART_STATE_VERSION);
+	assert_int_equal(st.rx_count, 5);
+	assert_int_equal(st.tx_count, 2);
+
+	g = fx_new(16);
+	assert_int_equal(vcon_uart_restore(g->u, &st, 0), 0);
+	assert_int_equal(rd(g, SCR), 0x77);
+	assert_int_equal(rd(g, LSR) & SPEC_LSR_DR, SPEC_LSR_DR);
+	/* The held TX bytes leave through the new UART's sink. */
+	assert_int_equal(g->sink.len, 2);
+	assert_memory_equal(g->sink.buf, "ok", 2);
+	assert_int_equal(rd(g, RBR), 'h');
+	assert_int_equal(rd(g, RBR), 'e');
+	struct vcon_uart_state st2;
+	vcon_uart_save(g->u, &st2);
+	assert_int_equal(st2.dll, 1);
+	assert_int_equal(st2.lcr, SPEC_LCR_8N1);
+	vcon_uart_free(g->u);
+	sink_rec_fini(&g->sink);
+	test_free(g);
+}
+
+static void
+test_uart_restore_rejects_bad_state(void **state)
+{
+	struct fx *f = *state;
+	struct vcon_uart_state st, before;
+
+	wr(f, SCR, 0x42);
+	vcon_uart_save(f->u, &st);
+	before = st;
+	st.version = 99;
+	assert_int_equal(vcon_uart_restore(f->u, &st, 0), -EINVAL);
+	st = before;
+	st.fifo_size = 64;
+	assert_int_equal(vcon_uart_restore(f->u, &st, 0), -EINVAL);
+	st = before;
+	st.fcr = SPEC_FCR_FE;
+	st.rx_count = 17;
+	assert_int_equal(vcon_uart_restore(f->u, &st, 0), -EINVAL);
+	st = before;
+	st.rx_count = 2; /* FIFO off: one byte deep */
+	assert_int_equal(vcon_uart_restore(f->u, &st, 0), -EINVAL);
+	/* Unchanged by the failures. */
+	assert_int_equal(rd(f, SCR), 0x42);
+}
+
+static void
+test_uart_new_rejects_bad_config(void **state)
+{
+	struct vcon_uart_config cfg = { 0 };
+	struct sink_rec sink;
+	struct irq_rec irq;
+	struct vcon_uart *u = NULL;
+
+	(void)state;
+	assert_int_equal(vcon_uart_new(&cfg, &u), -EINVAL);
+	cfg.irq = irq_rec_init(&irq);
+	cfg.tx = sink_rec_init(&sink);
+	cfg.fifo_size = 32;
+	assert_int_equal(vcon_uart_new(&cfg, &u), -EINVAL);
+	assert_null(u);
+	vcon_uart_free(NULL);
+}
+
+/* Every value at every offset in both DLAB states: no crash, sane state. */
+static void
+test_uart_every_register_value_is_harmless(void **state)
+{
+	struct fx *f = *state;
+	struct vcon_uart_state st;
+	unsigned off, val, i;
+	uint8_t junk[20] = { 0 };
+
+	for (i = 0; i < 2; i++) {
+		for (off = 0; off < 8; off++) {
+			for (val = 0; val < 256; val++) {
+				wr(f, LCR, i ? SPEC_LCR_DLAB : 0);
+				wr(f, off, (uint8_t)val);
+				(void)rd(f, off);
+				vcon_uart_receive_force(f->u, junk, 20, f->now);
+				f->now += 1000;
+				vcon_uart_tick(f->u, f->now);
+				vcon_uart_save(f->u, &st);
+				assert_true(st.rx_count <= 64);
+				assert_true(st.tx_count <= 64);
+				assert_int_equal(vcon_uart_irq_level(f->u),
+						 f->irq.level);
+			}
+		}
+	}
+	assert_int_equal(f->irq.nspurious, 0);
+}
+
+int
+main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T64(fn) cmocka_unit_test_setup_teardown(fn, setup64, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_uart_reset_values_match_datasheet),
+		T(test_uart_dlab_switches_to_divisor_latch),
+		T(test_uart_ier_keeps_low_nibble_and_scratch_holds),
+		T(test_uart_polled_tx_reaches_sink_in_order),
+		T(test_uart_burst_of_16_is_one_sink_call),
+		T(test_uart_thre_irq_rises_after_burst_not_per_byte),
+		T(test_uart_tx_tail_leaves_after_one_char_time),
+		T(test_uart_iir_read_clears_thre),
+		T(test_uart_thr_write_clears_thre_interrupt),
+		T(test_uart_thri_reenable_raises_thre_each_time),
+		T(test_uart_rx_trigger_level_raises_rdi),
+		T(test_uart_receive_takes_only_rx_room),
+		T(test_uart_16450_mode_holds_one_byte),
+		T(test_uart_forced_input_overruns_and_reports_oe),
+		T(test_uart_character_timeout_after_four_char_times),
+		T(test_uart_character_timeout_scales_with_divisor),
+		T(test_uart_interrupt_priorities),
+		T(test_uart_msr_deltas_clear_on_read),
+		T(test_uart_loopback_tx_to_rx_and_mcr_to_msr),
+		T(test_uart_loopback_modem_change_raises_msi),
+		T(test_uart_host_break_sets_bi_with_zero_byte),
+		T(test_uart_guest_break_reaches_line_callback),
+		T(test_uart_sink_backpressure_keeps_thre_clear),
+		T(test_uart_write_to_full_fifo_is_dropped_and_counted),
+		T(test_uart_fcr_resets_fifos),
+		T(test_uart_linux_autoconfig_finds_16550a),
+		T64(test_uart_linux_autoconfig_finds_16750),
+		T(test_uart_save_restore_round_trip_mid_transfer),
+		T(test_uart_restore_rejects_bad_state),
+		T(test_uart_new_rejects_bad_config),
+		T(test_uart_every_register_value_is_harmless),
+		T64(test_uart_every_register_value_is_harmless),
+	};
+
+	return cmocka_run_group_tests_name("uart", tests, NULL, NULL);
+}
