@@ -199,7 +199,11 @@ check-symbols: build/libvcon.so
 
 check-conformance: build/uart-qtest build/asan/uart-qcompare
 	@build/asan/uart-qcompare --qemu qemu-system-x86_64 \
-		--model build/uart-qtest --sequences 3000 --seed 1
+		--model build/uart-qtest --sequences 3000 --seed 1 \
+		--doc docs/uart-vs-qemu.md
+	@build/uart-qtest < tests/conformance/libvcon-only.qtest | \
+		diff -u tests/conformance/libvcon-only.expected - && \
+		echo "conformance: libvcon-only commands (RX, timeout, break, back-pressure) match tests/conformance/libvcon-only.expected"
 
 check-fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \

@@ -54,7 +54,7 @@ struct vcon_uart {
 	uint8_t fcr;     /* FIFO control as written [w] */
 	uint8_t dll;     /* divisor latch, low [rw with DLAB] */
 	uint8_t dlm;     /* divisor latch, high [rw with DLAB] */
-	uint8_t rbr;     /* last byte read: what RBR shows in 16450 mode */
+	uint8_t rbr;     /* receiver buffer as a 16450: last byte received */
 	uint8_t host_lines; /* VCON_UART_CTS... */
 
 	bool thr_ipending; /* THRE interrupt latched */
@@ -223,6 +223,12 @@ rx_push(struct vcon_uart *u, uint8_t byte, uint8_t flags, uint64_t now)
 	struct rx_fifo *f = &u->rx;
 	unsigned tail;
 
+	/*
+	 * Without the FIFO, RBR is the holding register itself and keeps the
+	 * last byte received, also after it was read.
+	 */
+	if (!fifo_on(u))
+		u->rbr = byte;
 	if (f->count >= u->cap) {
 		/*
 		 * Overrun. In FIFO mode the byte in the shift register is
@@ -490,8 +496,7 @@ vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 			break;
 		}
 		if (u->rx.count) {
-			u->rbr = rx_pop(u);
-			val = u->rbr;
+			val = rx_pop(u);
 		} else {
 			/* An empty FIFO reads 0; a 16450 keeps its last byte. */
 			val = fifo_on(u) ? 0 : u->rbr;
