@@ -407,6 +407,7 @@ static void
 write_fcr(struct vcon_uart *u, uint8_t val)
 {
 	uint8_t fcr = (uint8_t)(val & FCR_STORED);
+	unsigned old_cap;
 
 	/* Switching between FIFO and 16450 mode empties both FIFOs. */
 	if ((val ^ u->fcr) & FCR_FE)
@@ -419,12 +420,16 @@ write_fcr(struct vcon_uart *u, uint8_t val)
 			fcr |= (uint8_t)(u->fcr & FCR_FIFO64);
 	}
 	u->fcr = fcr;
+	old_cap = u->cap;
 	if (!fifo_on(u))
 		u->cap = 1;
 	else if (u->fifo_size == 64 && (u->fcr & FCR_FIFO64))
 		u->cap = 64;
 	else
 		u->cap = 16;
+	/* Any change of depth (incl. the 16750's 64-byte bit) empties both. */
+	if (u->cap != old_cap)
+		val |= FCR_RFR | FCR_XFR;
 	update_trigger(u);
 	if (val & FCR_RFR)
 		rx_reset(u);

@@ -705,6 +705,25 @@ test_uart_linux_autoconfig_finds_16750(void **state)
 }
 
 static void
+test_uart_16750_depth_change_empties_fifos(void **state)
+{
+	struct fx *f = *state;
+	struct vcon_uart_state st;
+	uint8_t buf[40] = { 0 };
+
+	wr(f, LCR, SPEC_LCR_DLAB);
+	wr(f, FCR, SPEC_FCR_FE | SPEC_FCR_FIFO64);
+	assert_int_equal(vcon_uart_receive(f->u, buf, 40, f->now), 40);
+	/* Back to 16 bytes deep: 40 held bytes cannot stay. */
+	wr(f, FCR, SPEC_FCR_FE);
+	wr(f, LCR, SPEC_LCR_8N1);
+	assert_int_equal(rd(f, LSR) & SPEC_LSR_DR, 0);
+	assert_int_equal(vcon_uart_rx_room(f->u), 16);
+	vcon_uart_save(f->u, &st);
+	assert_int_equal(vcon_uart_restore(f->u, &st, f->now), 0);
+}
+
+static void
 test_uart_save_restore_round_trip_mid_transfer(void **state)
 {
 	struct fx *f = *state, *g;
@@ -847,6 +866,7 @@ main(void)
 		T(test_uart_fcr_resets_fifos),
 		T(test_uart_linux_autoconfig_finds_16550a),
 		T64(test_uart_linux_autoconfig_finds_16750),
+		T64(test_uart_16750_depth_change_empties_fifos),
 		T(test_uart_save_restore_round_trip_mid_transfer),
 		T(test_uart_restore_rejects_bad_state),
 		T(test_uart_new_rejects_bad_config),
