@@ -75,7 +75,7 @@ TEST_BINS     := $(TESTS:%=build/asan/test_%)
 BENCH_BINS    := $(BENCHES:%=build/bench/%)
 FUZZ_BINS     := $(FUZZERS:%=build/fuzz/fuzz_%)
 
-.PHONY: all check bench fuzz demo install uninstall clean format-check \
+.PHONY: all check bench bench-compare fuzz demo install uninstall clean format-check \
 	deps check-headers check-symbols check-unit check-conformance \
 	check-fuzz check-bench
 
@@ -161,6 +161,19 @@ fuzz: $(FUZZ_BINS)
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
+
+# The UART paths on libvcon and on rust-vmm's vm-superio, in one run.
+# Needs cargo and Debian's librust-vm-superio-dev; not part of `make check`.
+CARGO ?= cargo
+build/superio/release/superio-bench: bench/superio/src/main.rs \
+		bench/superio/Cargo.toml
+	$(quiet) CARGO $@
+	$(Q)CARGO_TARGET_DIR=build/superio $(CARGO) build -q --offline \
+		--release --manifest-path bench/superio/Cargo.toml
+
+bench-compare: build/bench/uart_bench build/superio/release/superio-bench
+	@bench/uart_compare build/bench/uart_bench \
+		build/superio/release/superio-bench
 
 # ---- make check: everything, sanitized, stopping at the first red step
 deps:

@@ -70,6 +70,7 @@ struct vcon_uart {
 	uint64_t last_rx_ns;   /* last byte received */
 	uint64_t last_read_ns; /* last RBR read */
 	uint64_t armed_ns;     /* deadline last given to cfg.timer */
+	uint64_t due_ns;       /* no timed work before this; may be early */
 
 	struct vcon_uart_stats stats;
 };
@@ -177,9 +178,12 @@ sample_modem(struct vcon_uart *u)
  * over it when both hold, as on the chip (it is only pending while data
  * sits below the trigger level or unread).
  */
-static uint8_t
+static inline uint8_t
 intr_id(const struct vcon_uart *u)
 {
+	/* Polled consoles run with IER = 0: answer them first. */
+	if (!u->ier)
+		return IIR_NO_INT;
 	if ((u->ier & IER_ELSI) && (u->lsr_err & LSR_ERRORS))
 		return IIR_RLSI;
 	if ((u->ier & IER_ERBFI) && u->cti_pending)
@@ -194,7 +198,7 @@ intr_id(const struct vcon_uart *u)
 	return IIR_NO_INT;
 }
 
-static void
+static inline void
 update_irq(struct vcon_uart *u)
 {
 	bool level = intr_id(u) != IIR_NO_INT;
@@ -206,6 +210,9 @@ update_irq(struct vcon_uart *u)
 		u->stats.irq_raises++;
 	u->cfg.irq.set_level(u->cfg.irq.ctx, level);
 }
+
+static inline void due_at_most(struct vcon_uart *u, uint64_t d);
+static uint64_t next_deadline(const struct vcon_uart *u);
 
 /* ---- receive side */
 
@@ -257,6 +264,7 @@ rx_push(struct vcon_uart *u, uint8_t byte, uint8_t flags, uint64_t now)
 	if (f->count++ == 0)
 		reveal_head(u);
 	u->last_rx_ns = now;
+	due_at_most(u, now + 4 * u->char_ns);
 }
 
 static uint8_t
@@ -348,14 +356,40 @@ cti_deadline(const struct vcon_uart *u)
 	return last + 4 * u->char_ns;
 }
 
-/*
- * Do what the passage of time has made due. Calling this on every entry
- * makes the model independent of how late the caller's timer fires.
- */
-static void
-catch_up(struct vcon_uart *u, uint64_t now)
+/* The true earliest deadline of the pending timed work. */
+static uint64_t
+next_deadline(const struct vcon_uart *u)
 {
-	if (u->tx.count && now >= u->tx_deadline)
+	uint64_t d = VCON_NO_DEADLINE;
+
+	if (u->tx.count && !u->tx_blocked)
+		d = u->tx_deadline;
+	if (!u->cti_pending && u->rx.count && fifo_on(u)) {
+		uint64_t c = cti_deadline(u);
+
+		if (c < d)
+			d = c;
+	}
+	return d;
+}
+
+/*
+ * due_ns is a lower bound of next_deadline(): hot paths only pull it
+ * earlier (min) and never compute deadlines; the slow path below finds the
+ * real ones. Being early costs one slow-path visit, being late would lose
+ * a timeout, so every event that can create an earlier deadline calls this.
+ */
+static inline void
+due_at_most(struct vcon_uart *u, uint64_t d)
+{
+	if (d < u->due_ns)
+		u->due_ns = d;
+}
+
+static void
+catch_up_slow(struct vcon_uart *u, uint64_t now)
+{
+	if (u->tx.count && !u->tx_blocked && now >= u->tx_deadline)
 		tx_drain(u, now);
 	/*
 	 * Datasheet: a timeout is indicated when at least one character is
@@ -365,36 +399,36 @@ catch_up(struct vcon_uart *u, uint64_t now)
 	if (!u->cti_pending && u->rx.count && fifo_on(u) &&
 	    now >= cti_deadline(u))
 		u->cti_pending = true;
+	u->due_ns = next_deadline(u);
 }
 
 /*
- * Ask for the earliest deadline we need, but only when it is earlier than
- * the one already armed: a later tick re-evaluates anyway, so the timer
- * callback is rarely called on hot paths.
+ * Do what the passage of time has made due. Calling this on every entry
+ * makes the model independent of how late the caller's timer fires.
  */
-static void
+static inline void
+catch_up(struct vcon_uart *u, uint64_t now)
+{
+	if (now >= u->due_ns)
+		catch_up_slow(u, now);
+}
+
+/*
+ * Ask for the deadline we need, but only when it is earlier than the one
+ * already armed: a later tick re-evaluates anyway, so the timer callback
+ * stays off the per-byte paths.
+ */
+static inline void
 arm_timer(struct vcon_uart *u)
 {
-	uint64_t d = VCON_NO_DEADLINE;
-
-	if (!u->cfg.timer.arm)
-		return;
-	if (u->tx.count && !u->tx_blocked)
-		d = u->tx_deadline;
-	if (!u->cti_pending && u->rx.count && fifo_on(u)) {
-		uint64_t c = cti_deadline(u);
-
-		if (c < d)
-			d = c;
-	}
-	if (d < u->armed_ns) {
-		u->armed_ns = d;
-		u->cfg.timer.arm(u->cfg.timer.ctx, d);
+	if (u->due_ns < u->armed_ns && u->cfg.timer.arm) {
+		u->armed_ns = u->due_ns;
+		u->cfg.timer.arm(u->cfg.timer.ctx, u->due_ns);
 	}
 }
 
 /* Every entry point ends here: report the level, keep the timer right. */
-static void
+static inline void
 settle(struct vcon_uart *u)
 {
 	update_irq(u);
@@ -435,6 +469,7 @@ write_fcr(struct vcon_uart *u, uint8_t val)
 		rx_reset(u);
 	if (val & FCR_XFR)
 		tx_reset(u);
+	u->due_ns = next_deadline(u);
 }
 
 static void
@@ -465,6 +500,7 @@ write_lcr(struct vcon_uart *u, uint8_t val)
 	}
 	u->lcr = val;
 	update_char_time(u);
+	u->due_ns = next_deadline(u);
 }
 
 static void
@@ -477,8 +513,10 @@ thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
 		u->stats.tx_dropped++;
 		return;
 	}
-	if (f->count == 0)
+	if (f->count == 0) {
 		u->tx_deadline = now + u->char_ns;
+		due_at_most(u, u->tx_deadline);
+	}
 	f->data[(f->head + f->count) & (FIFO_MAX - 1)] = val;
 	f->count++;
 	u->thr_ipending = false;
@@ -502,6 +540,8 @@ vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 		}
 		if (u->rx.count) {
 			val = rx_pop(u);
+			/* The timeout restarts from this read. */
+			due_at_most(u, now_ns + 4 * u->char_ns);
 		} else {
 			/* An empty FIFO reads 0; a 16450 keeps its last byte. */
 			val = fifo_on(u) ? 0 : u->rbr;
@@ -566,6 +606,7 @@ vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
 		if (u->lcr & LCR_DLAB) {
 			u->dll = val;
 			update_char_time(u);
+			u->due_ns = next_deadline(u);
 		} else {
 			thr_write(u, val, now_ns);
 		}
@@ -574,6 +615,7 @@ vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
 		if (u->lcr & LCR_DLAB) {
 			u->dlm = val;
 			update_char_time(u);
+			u->due_ns = next_deadline(u);
 		} else {
 			write_ier(u, val);
 		}
@@ -671,6 +713,7 @@ VCON_API void
 vcon_uart_tx_ready(struct vcon_uart *u, uint64_t now_ns)
 {
 	u->tx_blocked = false;
+	due_at_most(u, u->tx_deadline);
 	catch_up(u, now_ns);
 	tx_drain(u, now_ns);
 	settle(u);
@@ -711,6 +754,7 @@ power_on(struct vcon_uart *u)
 	u->tx.head = u->tx.count = 0;
 	update_trigger(u);
 	update_char_time(u);
+	u->due_ns = VCON_NO_DEADLINE;
 }
 
 VCON_API int
@@ -840,6 +884,7 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 	u->tx_deadline = now_ns;
 	update_trigger(u);
 	update_char_time(u);
+	u->due_ns = next_deadline(u);
 	u->armed_ns = VCON_NO_DEADLINE;
 	settle(u);
 	return 0;
