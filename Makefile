@@ -75,7 +75,7 @@ TEST_BINS     := $(TESTS:%=build/asan/test_%)
 BENCH_BINS    := $(BENCHES:%=build/bench/%)
 FUZZ_BINS     := $(FUZZERS:%=build/fuzz/fuzz_%)
 
-.PHONY: all check bench bench-compare fuzz demo install uninstall clean format-check \
+.PHONY: all check check-examples bench bench-compare fuzz demo install uninstall clean format-check \
 	deps check-headers check-symbols check-unit check-conformance \
 	check-fuzz check-bench
 
@@ -133,6 +133,11 @@ build/asan/examples/%.o: examples/%.c
 
 build/asan/test_tinyvmm_options: build/asan/examples/tinyvmm/options.o
 
+build/examples/wire_uart: examples/wire_uart.c build/libvcon.a
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< build/libvcon.a
+
 # ---- conformance harness: libvcon's UART behind QEMU's qtest protocol
 build/uart-qtest: tests/conformance/uart_qtest.c build/libvcon.a
 	$(quiet) CC $<
@@ -182,12 +187,24 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS) $(BENCH_BINS) \
 		build/asan/uart-qcompare
-	@$(MAKE) --no-print-directory check-headers check-symbols
+	@$(MAKE) --no-print-directory check-headers check-symbols \
+		check-examples
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-conformance
 	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-bench
 	@echo "check: all steps passed"
+
+# The README's example is a program: it must build, run and print, and the
+# README's code must be the example's, line for line.
+check-examples: build/examples/wire_uart
+	@test "$$(build/examples/wire_uart)" = "hello from the guest" || \
+		{ echo "check-examples: wire_uart printed the wrong thing"; exit 1; }
+	@sed -n '/^```c$$/,/^```$$/p' README.md | sed '1d;$$d' > build/readme.c
+	@sed -n '/-- README begin/,/-- README end/p' examples/wire_uart.c | \
+		sed '1d;$$d' | diff -u - build/readme.c >/dev/null || \
+		{ echo "check-examples: README's example differs from examples/wire_uart.c"; exit 1; }
+	@echo "check-examples: README example builds, runs and matches examples/wire_uart.c"
 
 check-unit: $(TEST_BINS)
 	@tests/run-unit $(TEST_BINS)
