@@ -52,8 +52,6 @@ LIB_SRCS += lib/uart16550.c
 PUBLIC_HEADERS += include/vcon.h
 PUBLIC_HEADERS += include/vcon/common.h
 PUBLIC_HEADERS += include/vcon/uart.h
-PUBLIC_HEADERS += include/vcon/loop.h
-PUBLIC_HEADERS += include/vcon/chr.h
 
 # Unit tests: tests/unit/test_NAME.c, one binary per lib/ unit.
 TESTS += uart16550

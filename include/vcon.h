@@ -3,9 +3,7 @@
 #ifndef VCON_H
 #define VCON_H
 
-#include <vcon/chr.h>
 #include <vcon/common.h>
-#include <vcon/loop.h>
 #include <vcon/uart.h>
 
 #endif /* VCON_H */
