@@ -74,7 +74,7 @@ BENCH_BINS    := $(BENCHES:%=build/bench/%)
 FUZZ_BINS     := $(FUZZERS:%=build/fuzz/fuzz_%)
 
 .PHONY: all check check-examples bench bench-compare fuzz demo install uninstall clean format-check \
-	deps check-headers check-symbols check-unit check-conformance \
+	deps check-headers check-symbols check-unit check-conformance check-kvm \
 	check-fuzz check-bench
 
 all: build/libvcon.a build/libvcon.so build/vcon.pc build/uart-qtest
@@ -146,6 +146,15 @@ build/asan/uart-qcompare: tests/conformance/uart_qcompare.c
 	$(quiet) CC $<
 	$(Q)$(CC) $(TEST_CFLAGS) -D_GNU_SOURCE -o $@ $<
 
+# ---- KVM tests: run through tests/with-kvm (nested KVM when no /dev/kvm)
+KVM_TESTS += kvm_smoke
+KVM_TEST_BINS := $(KVM_TESTS:%=build/asan/%)
+
+build/asan/kvm_%: tests/kvm/kvm_%.c
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $<
+
 # ---- benchmarks: optimized, no sanitizers
 build/bench/%: bench/%.c build/libvcon.a
 	@mkdir -p $(@D)
@@ -184,11 +193,12 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS) $(BENCH_BINS) \
-		build/asan/uart-qcompare
+		build/asan/uart-qcompare $(KVM_TEST_BINS)
 	@$(MAKE) --no-print-directory check-headers check-symbols \
 		check-examples
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-conformance
+	@$(MAKE) --no-print-directory check-kvm
 	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-bench
 	@echo "check: all steps passed"
@@ -232,6 +242,9 @@ check-conformance: build/uart-qtest build/asan/uart-qcompare
 	@build/uart-qtest < tests/conformance/libvcon-only.qtest | \
 		diff -u tests/conformance/libvcon-only.expected - && \
 		echo "conformance: libvcon-only commands (RX, timeout, break, back-pressure) match tests/conformance/libvcon-only.expected"
+
+check-kvm: $(KVM_TEST_BINS)
+	@set -e; for t in $(KVM_TEST_BINS); do tests/with-kvm $$t; done
 
 check-fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \
