@@ -48,13 +48,16 @@ BENCH_CFLAGS = -std=c11 -Iinclude $(WARNINGS) -O2 -DNDEBUG -MMD -MP
 # ---- sources: listed, never globbed, so a stray file does not become API
 LIB_SRCS += lib/common.c
 LIB_SRCS += lib/uart16550.c
+LIB_SRCS += lib/bus.c
 
 PUBLIC_HEADERS += include/vcon.h
 PUBLIC_HEADERS += include/vcon/common.h
 PUBLIC_HEADERS += include/vcon/uart.h
+PUBLIC_HEADERS += include/vcon/bus.h
 
 # Unit tests: tests/unit/test_NAME.c, one binary per lib/ unit.
 TESTS += uart16550
+TESTS += bus
 TESTS += tinyvmm_options
 
 TESTUTIL_SRCS += tests/lib/testutil.c

@@ -3,6 +3,7 @@
 #ifndef VCON_H
 #define VCON_H
 
+#include <vcon/bus.h>
 #include <vcon/common.h>
 #include <vcon/uart.h>
 
