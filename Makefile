@@ -49,15 +49,20 @@ BENCH_CFLAGS = -std=c11 -Iinclude $(WARNINGS) -O2 -DNDEBUG -MMD -MP
 LIB_SRCS += lib/common.c
 LIB_SRCS += lib/uart16550.c
 LIB_SRCS += lib/bus.c
+LIB_SRCS += lib/kvm.c
+LIB_SRCS += lib/kvm_vcpu.c
+LIB_SRCS += lib/kvm_boot.c
 
 PUBLIC_HEADERS += include/vcon.h
 PUBLIC_HEADERS += include/vcon/common.h
 PUBLIC_HEADERS += include/vcon/uart.h
 PUBLIC_HEADERS += include/vcon/bus.h
+PUBLIC_HEADERS += include/vcon/kvm.h
 
 # Unit tests: tests/unit/test_NAME.c, one binary per lib/ unit.
 TESTS += uart16550
 TESTS += bus
+TESTS += kvm
 TESTS += tinyvmm_options
 
 TESTUTIL_SRCS += tests/lib/testutil.c
@@ -151,12 +156,20 @@ build/asan/uart-qcompare: tests/conformance/uart_qcompare.c
 
 # ---- KVM tests: run through tests/with-kvm (nested KVM when no /dev/kvm)
 KVM_TESTS += kvm_smoke
+KVM_TESTS += kvm_boot_linux
 KVM_TEST_BINS := $(KVM_TESTS:%=build/asan/%)
+# The newest stock kernel tools/setup installed, and a busybox initramfs.
+GUEST_KERNEL = $(shell ls /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n 1)
 
-build/asan/kvm_%: tests/kvm/kvm_%.c
+build/asan/kvm_%: tests/kvm/kvm_%.c build/asan/libvcon.a
 	@mkdir -p $(@D)
 	$(quiet) CC $<
-	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $<
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< build/asan/libvcon.a -pthread
+
+build/e2e/boot.cpio.gz: tests/kvm/boot-init.sh tests/e2e/mkinitramfs
+	@mkdir -p $(@D)
+	$(quiet) GEN $@
+	$(Q)tests/e2e/mkinitramfs $@ tests/kvm/boot-init.sh
 
 # ---- benchmarks: optimized, no sanitizers
 build/bench/%: bench/%.c build/libvcon.a
@@ -246,8 +259,10 @@ check-conformance: build/uart-qtest build/asan/uart-qcompare
 		diff -u tests/conformance/libvcon-only.expected - && \
 		echo "conformance: libvcon-only commands (RX, timeout, break, back-pressure) match tests/conformance/libvcon-only.expected"
 
-check-kvm: $(KVM_TEST_BINS)
-	@set -e; for t in $(KVM_TEST_BINS); do tests/with-kvm $$t; done
+check-kvm: $(KVM_TEST_BINS) build/e2e/boot.cpio.gz
+	@tests/with-kvm build/asan/kvm_smoke
+	@tests/with-kvm build/asan/kvm_boot_linux $(GUEST_KERNEL) \
+		build/e2e/boot.cpio.gz
 
 check-fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A KVM virtual machine for running libvcon's devices: guest memory, the
+ * in-kernel interrupt controllers and PIT, one thread per vCPU, and a
+ * port-I/O and an MMIO bus onto which KVM_EXIT_IO and KVM_EXIT_MMIO are
+ * dispatched. Plus a loader for Linux bzImage kernels.
+ *
+ * Signals: to take a vCPU out of KVM_RUN, vcon_vm_request_stop sends the
+ * vCPU threads config.kick_signal (SIGUSR2 unless set). If that signal's
+ * disposition is SIG_DFL, vcon_vm_new installs an empty handler for it;
+ * a VMM that uses the signal itself should pick another.
+ */
+#ifndef VCON_KVM_H
+#define VCON_KVM_H
+
+#include <stdint.h>
+
+#include <vcon/bus.h>
+#include <vcon/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vcon_vm;
+
+struct vcon_vm_config {
+	uint64_t mem_size;  /* bytes of RAM from address 0; at most 3 GiB */
+	unsigned nr_vcpus;  /* 1 (the default for 0) to 64 */
+	int kick_signal;    /* 0 means SIGUSR2 */
+};
+
+/* Why vcon_vm_run returned. */
+enum vcon_vm_exit {
+	VCON_VM_EXIT_STOPPED,   /* vcon_vm_request_stop(vm, VCON_VM_EXIT_STOPPED) */
+	VCON_VM_EXIT_POWEROFF,  /* the guest powered off */
+	VCON_VM_EXIT_REBOOT,    /* the guest asked for a reset */
+	VCON_VM_EXIT_SHUTDOWN,  /* triple fault: a PC resets */
+	VCON_VM_EXIT_ERROR,     /* KVM failed; the message says how */
+};
+
+/*
+ * vcon_vm_new - open /dev/kvm and create a VM with its memory, irqchip,
+ * PIT and vCPUs.
+ *
+ * Returns: 0, or a negative errno with err naming the problem, e.g.
+ * "/dev/kvm: No such file or directory (no KVM here; run the command under
+ * tests/with-kvm)".
+ * Context: any thread.
+ */
+VCON_API VCON_NODISCARD int
+vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
+	    struct vcon_error *err);
+
+/*
+ * vcon_vm_free - release the VM. NULL is a no-op.
+ *
+ * Precondition: vcon_vm_run has returned (or never ran).
+ * Context: any thread.
+ */
+VCON_API void
+vcon_vm_free(struct vcon_vm *vm);
+
+/* vcon_vm_pio_bus, vcon_vm_mmio_bus - where devices map their ranges. */
+VCON_API struct vcon_bus *
+vcon_vm_pio_bus(struct vcon_vm *vm);
+
+VCON_API struct vcon_bus *
+vcon_vm_mmio_bus(struct vcon_vm *vm);
+
+/*
+ * vcon_vm_irq - an interrupt line into the in-kernel irqchip
+ * (KVM_IRQ_LINE) for gsi 0-23, as a device's struct vcon_irq.
+ *
+ * Context: any thread; the returned callback too.
+ */
+VCON_API struct vcon_irq
+vcon_vm_irq(struct vcon_vm *vm, unsigned gsi);
+
+/* vcon_vm_gmem - bounds-checked access to guest RAM. */
+VCON_API struct vcon_gmem
+vcon_vm_gmem(struct vcon_vm *vm);
+
+/*
+ * vcon_vm_load_bzimage - load a Linux bzImage per the x86 boot protocol
+ * (2.06 or later), an optional initrd and the command line, with an e820
+ * map and an MP table describing the vCPUs and the I/O APIC, and point
+ * vCPU 0 at the kernel's 32-bit entry.
+ *
+ * Returns: 0, or a negative errno with err naming the file and what is
+ * wrong with it ("not a bzImage", "initrd too large for memory", ...).
+ * Context: before vcon_vm_run.
+ */
+VCON_API VCON_NODISCARD int
+vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
+		     const char *initrd, const char *cmdline,
+		     struct vcon_error *err);
+
+/*
+ * vcon_vm_run - start the vCPU threads and wait until the VM stops.
+ *
+ * Returns: 0 with *why set, or a negative errno (thread creation); for
+ * VCON_VM_EXIT_ERROR, err holds KVM's reason and the vCPU's registers.
+ * Context: any thread; not concurrently with itself.
+ */
+VCON_API VCON_NODISCARD int
+vcon_vm_run(struct vcon_vm *vm, enum vcon_vm_exit *why, struct vcon_error *err);
+
+/*
+ * vcon_vm_request_stop - make vcon_vm_run return with why. The first
+ * request wins. Devices use it for reset and power-off ports.
+ *
+ * Context: any thread, including vCPU threads inside device callbacks.
+ */
+VCON_API void
+vcon_vm_request_stop(struct vcon_vm *vm, enum vcon_vm_exit why);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VCON_KVM_H */

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* Private state of the KVM layer, shared by kvm.c, kvm_vcpu.c, kvm_boot.c. */
+#ifndef VCON_KVM_IMPL_H
+#define VCON_KVM_IMPL_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vcon/kvm.h>
+
+struct vm_line {
+	struct vcon_vm *vm;
+	unsigned gsi;
+};
+
+struct vm_vcpu {
+	struct vcon_vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool running; /* thread exists; under vm->lock */
+};
+
+struct vcon_vm {
+	int kvm, fd;
+	uint8_t *mem;
+	uint64_t mem_size;
+	unsigned nr_vcpus;
+	int kick_signal;
+	struct vcon_bus *pio, *mmio;
+	struct vm_line lines[24];
+	struct vm_vcpu vcpus[64];
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopping;           /* under lock */
+	enum vcon_vm_exit why;   /* under lock */
+	char msg[256];           /* error text, under lock */
+};
+
+int vcon__vcpu_init(struct vcon_vm *vm, unsigned id, struct vcon_error *err);
+void *vcon__vcpu_thread(void *arg);
+void vcon__vm_fail(struct vcon_vm *vm, const char *msg);
+
+#endif /* VCON_KVM_IMPL_H */
