@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <vcon/uart.h>
 
@@ -87,15 +86,6 @@ timer_nop(void *ctx, uint64_t deadline)
 {
 	(void)ctx;
 	(void)deadline;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static struct vcon_uart *
@@ -217,7 +207,7 @@ run_case(enum which w, size_t n, int reps)
 	u = new_uart(&s);
 	before = nmallocs;
 	for (r = -1; r < reps; r++) { /* r = -1 warms up */
-		uint64_t t0 = now_ns();
+		uint64_t t0 = vcon_now_ns();
 
 		if (w == POLLED)
 			polled_tx(u, data, n);
@@ -226,7 +216,7 @@ run_case(enum which w, size_t n, int reps)
 		else
 			rx_sum += rx(u, data, n, NULL);
 		if (r >= 0)
-			t[r] = now_ns() - t0;
+			t[r] = vcon_now_ns() - t0;
 	}
 	if (w != RX && s.sum != expect_sum * (uint64_t)(reps + 1)) {
 		fprintf(stderr, "uart_bench: %s: checksum mismatch\n", names[w]);
