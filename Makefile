@@ -81,7 +81,7 @@ TEST_BINS     := $(TESTS:%=build/asan/test_%)
 BENCH_BINS    := $(BENCHES:%=build/bench/%)
 FUZZ_BINS     := $(FUZZERS:%=build/fuzz/fuzz_%)
 
-.PHONY: all check check-examples bench bench-compare fuzz demo install uninstall clean format-check \
+.PHONY: all check check-examples check-install bench bench-compare fuzz demo install uninstall clean format-check \
 	deps check-headers check-symbols check-unit check-conformance check-kvm \
 	check-fuzz check-bench
 
@@ -106,11 +106,14 @@ build/libvcon.so: build/libvcon.so.$(VERSION)
 	$(Q)ln -sf libvcon.so.$(VERSION) build/$(SONAME)
 	$(Q)ln -sf $(SONAME) $@
 
+# vcon.pc names the install directories, so `make install PREFIX=...`
+# writes its own copy rather than installing one made for another prefix.
+GEN_PC = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' vcon.pc.in
+
 build/vcon.pc: vcon.pc.in Makefile
 	$(quiet) GEN $@
-	$(Q)mkdir -p $(@D) && sed -e 's|@PREFIX@|$(PREFIX)|' \
-		-e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(Q)mkdir -p $(@D) && $(GEN_PC) > $@
 
 # ---- sanitized library and tests
 build/asan/obj/%.o: %.c
@@ -211,7 +214,7 @@ check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS) $(BENCH_BINS) \
 		build/asan/uart-qcompare $(KVM_TEST_BINS)
 	@$(MAKE) --no-print-directory check-headers check-symbols \
-		check-examples
+		check-examples check-install
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-conformance
 	@$(MAKE) --no-print-directory check-kvm
@@ -229,6 +232,27 @@ check-examples: build/examples/wire_uart
 		sed '1d;$$d' | diff -u - build/readme.c >/dev/null || \
 		{ echo "check-examples: README's example differs from examples/wire_uart.c"; exit 1; }
 	@echo "check-examples: README example builds, runs and matches examples/wire_uart.c"
+
+# A consumer's view: install into a scratch root, build the example with
+# pkg-config against the shared and the static library, run both, uninstall.
+check-install: build/libvcon.a build/libvcon.so
+	@rm -rf build/inst
+	@$(MAKE) -s --no-print-directory install DESTDIR=$(CURDIR)/build/inst \
+		PREFIX=/usr >/dev/null
+	@set -e; export PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/build/inst \
+		PKG_CONFIG_LIBDIR=$(CURDIR)/build/inst/usr/lib/pkgconfig; \
+	$(CC) -std=c11 examples/wire_uart.c $$(pkg-config --cflags --libs vcon) \
+		-o build/inst/wire_shared; \
+	$(CC) -std=c11 -static examples/wire_uart.c \
+		$$(pkg-config --cflags --libs --static vcon) -o build/inst/wire_static; \
+	test "$$(LD_LIBRARY_PATH=build/inst/usr/lib build/inst/wire_shared)" = \
+		"hello from the guest"; \
+	test "$$(build/inst/wire_static)" = "hello from the guest"
+	@$(MAKE) -s --no-print-directory uninstall DESTDIR=$(CURDIR)/build/inst \
+		PREFIX=/usr >/dev/null
+	@test -z "$$(find build/inst/usr -type f)" || \
+		{ echo "check-install: uninstall left files behind"; exit 1; }
+	@echo "check-install: installed, found by pkg-config, linked shared and static, uninstalled"
 
 check-unit: $(TEST_BINS)
 	@tests/run-unit $(TEST_BINS)
@@ -277,7 +301,7 @@ check-bench: $(BENCH_BINS)
 	@set -e; for b in $(BENCH_BINS); do $$b --smoke; done
 
 # ---- install
-install: build/libvcon.a build/libvcon.so build/vcon.pc
+install: build/libvcon.a build/libvcon.so
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/vcon
 	install -m 644 include/vcon.h $(DESTDIR)$(INCLUDEDIR)/vcon.h
 	install -m 644 $(filter include/vcon/%,$(PUBLIC_HEADERS)) \
@@ -286,7 +310,8 @@ install: build/libvcon.a build/libvcon.so build/vcon.pc
 	install -m 755 build/libvcon.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libvcon.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libvcon.so
-	install -m 644 build/vcon.pc $(DESTDIR)$(LIBDIR)/pkgconfig/vcon.pc
+	$(GEN_PC) > $(DESTDIR)$(LIBDIR)/pkgconfig/vcon.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/vcon.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/vcon.h $(DESTDIR)$(LIBDIR)/libvcon.a \
