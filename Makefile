@@ -52,17 +52,20 @@ LIB_SRCS += lib/bus.c
 LIB_SRCS += lib/kvm.c
 LIB_SRCS += lib/kvm_vcpu.c
 LIB_SRCS += lib/kvm_boot.c
+LIB_SRCS += lib/loop.c
 
 PUBLIC_HEADERS += include/vcon.h
 PUBLIC_HEADERS += include/vcon/common.h
 PUBLIC_HEADERS += include/vcon/uart.h
 PUBLIC_HEADERS += include/vcon/bus.h
 PUBLIC_HEADERS += include/vcon/kvm.h
+PUBLIC_HEADERS += include/vcon/loop.h
 
 # Unit tests: tests/unit/test_NAME.c, one binary per lib/ unit.
 TESTS += uart16550
 TESTS += bus
 TESTS += kvm
+TESTS += loop
 TESTS += tinyvmm_options
 
 TESTUTIL_SRCS += tests/lib/testutil.c

@@ -6,6 +6,7 @@
 #include <vcon/bus.h>
 #include <vcon/common.h>
 #include <vcon/kvm.h>
+#include <vcon/loop.h>
 #include <vcon/uart.h>
 
 #endif /* VCON_H */
