@@ -52,6 +52,7 @@ LIB_SRCS += lib/bus.c
 LIB_SRCS += lib/kvm.c
 LIB_SRCS += lib/kvm_vcpu.c
 LIB_SRCS += lib/kvm_boot.c
+LIB_SRCS += lib/kvm_reset.c
 LIB_SRCS += lib/loop.c
 
 PUBLIC_HEADERS += include/vcon.h

@@ -97,6 +97,20 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 		     struct vcon_error *err);
 
 /*
+ * vcon_vm_add_reset_ports - map the two ways a PC guest asks for a reset:
+ * the keyboard controller's pulse-reset command (0xFE written to port
+ * 0x64, Linux's fallback without ACPI) and the reset control register at
+ * 0xCF9 (a write with RST_CPU, bit 2, set). Either stops the VM with
+ * VCON_VM_EXIT_REBOOT. Port 0x64 otherwise reads 0xff, as with no
+ * keyboard controller, so the guest's i8042 probe gives up at once.
+ *
+ * Returns: 0, or -EEXIST when a device already has one of the ports.
+ * Context: before vcon_vm_run.
+ */
+VCON_API VCON_NODISCARD int
+vcon_vm_add_reset_ports(struct vcon_vm *vm);
+
+/*
  * vcon_vm_run - start the vCPU threads and wait until the VM stops.
  *
  * Returns: 0 with *why set, or a negative errno (thread creation); for
