@@ -54,6 +54,11 @@ LIB_SRCS += lib/kvm_vcpu.c
 LIB_SRCS += lib/kvm_boot.c
 LIB_SRCS += lib/kvm_reset.c
 LIB_SRCS += lib/loop.c
+LIB_SRCS += lib/chr.c
+LIB_SRCS += lib/chr_spec.c
+LIB_SRCS += lib/chr_fd.c
+LIB_SRCS += lib/chr_pty.c
+LIB_SRCS += lib/chr_socket.c
 
 PUBLIC_HEADERS += include/vcon.h
 PUBLIC_HEADERS += include/vcon/common.h
@@ -61,12 +66,14 @@ PUBLIC_HEADERS += include/vcon/uart.h
 PUBLIC_HEADERS += include/vcon/bus.h
 PUBLIC_HEADERS += include/vcon/kvm.h
 PUBLIC_HEADERS += include/vcon/loop.h
+PUBLIC_HEADERS += include/vcon/chr.h
 
 # Unit tests: tests/unit/test_NAME.c, one binary per lib/ unit.
 TESTS += uart16550
 TESTS += bus
 TESTS += kvm
 TESTS += loop
+TESTS += chr
 TESTS += tinyvmm_options
 
 TESTUTIL_SRCS += tests/lib/testutil.c

@@ -4,6 +4,7 @@
 #define VCON_H
 
 #include <vcon/bus.h>
+#include <vcon/chr.h>
 #include <vcon/common.h>
 #include <vcon/kvm.h>
 #include <vcon/loop.h>

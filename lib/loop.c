@@ -24,6 +24,8 @@
 
 #include <vcon/loop.h>
 
+#include "loop_internal.h"
+
 struct post {
 	struct post *next;
 	void (*fn)(void *ctx);
@@ -45,6 +47,11 @@ struct vcon_loop {
 	struct post *head, *tail;          /* posted calls, in order */
 	struct vcon_loop_timer *timers;
 	struct vcon_loop_timer *firing;    /* timer whose fn runs now */
+	struct vcon__task *tasks, *tasks_tail; /* queued tasks, in order */
+	struct vcon__task *running;        /* task whose fn runs now */
+	bool dispatching;                  /* fd callbacks of a batch run */
+	struct epoll_event *batch;         /* that batch, for watch_stop */
+	int batch_n;
 	bool stop;
 	bool has_thread, in_run;
 	pthread_t thread, runner;          /* own thread; who runs now */
@@ -140,7 +147,7 @@ vcon_loop_timeout_ms(struct vcon_loop *loop)
 	int ms;
 
 	pthread_mutex_lock(&loop->lock);
-	d = loop->head ? 0 : earliest_locked(loop);
+	d = loop->head || loop->tasks ? 0 : earliest_locked(loop);
 	pthread_mutex_unlock(&loop->lock);
 	if (d == VCON_NO_DEADLINE)
 		return -1;
@@ -194,11 +201,69 @@ run_posts(struct vcon_loop *loop)
 	}
 }
 
+/*
+ * Run the fd callbacks of one epoll batch. The batch is published so that
+ * a callback stopping another watch can scrub that watch's pending event.
+ */
+static void
+dispatch(struct vcon_loop *loop, struct epoll_event *evs, int n)
+{
+	struct vcon__watch *w;
+	uint64_t count;
+	int i;
+
+	pthread_mutex_lock(&loop->lock);
+	loop->dispatching = true;
+	loop->batch = evs;
+	loop->batch_n = n;
+	pthread_mutex_unlock(&loop->lock);
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&loop->lock);
+		w = evs[i].data.ptr;
+		pthread_mutex_unlock(&loop->lock);
+		if (w == NULL) /* the eventfd, or a watch stopped meanwhile */
+			(void)!read(loop->evfd, &count, sizeof(count));
+		else
+			w->fn(w, evs[i].events);
+	}
+	pthread_mutex_lock(&loop->lock);
+	loop->dispatching = false;
+	loop->batch = NULL;
+	loop->batch_n = 0;
+	pthread_cond_broadcast(&loop->idle);
+	pthread_mutex_unlock(&loop->lock);
+}
+
+static void
+run_tasks(struct vcon_loop *loop)
+{
+	struct vcon__task *t;
+	size_t n = 0;
+
+	pthread_mutex_lock(&loop->lock);
+	/* Only as many as are queued now: one that requeues itself waits. */
+	for (t = loop->tasks; t; t = t->next)
+		n++;
+	while (n-- > 0 && (t = loop->tasks) != NULL) {
+		loop->tasks = t->next;
+		if (!loop->tasks)
+			loop->tasks_tail = NULL;
+		t->next = NULL;
+		t->queued = false;
+		loop->running = t;
+		pthread_mutex_unlock(&loop->lock);
+		t->fn(t);
+		pthread_mutex_lock(&loop->lock);
+		loop->running = NULL;
+		pthread_cond_broadcast(&loop->idle);
+	}
+	pthread_mutex_unlock(&loop->lock);
+}
+
 VCON_API int
 vcon_loop_run(struct vcon_loop *loop, enum vcon_run_mode mode)
 {
 	struct epoll_event evs[16];
-	uint64_t count;
 	int n, timeout, rc = 0;
 
 	pthread_mutex_lock(&loop->lock);
@@ -213,10 +278,12 @@ vcon_loop_run(struct vcon_loop *loop, enum vcon_run_mode mode)
 			rc = -errno;
 			break;
 		}
-		/* Only the eventfd is registered so far: drain it. */
-		(void)!read(loop->evfd, &count, sizeof(count));
+		if (n < 0)
+			n = 0;
+		dispatch(loop, evs, n);
 		run_timers(loop);
 		run_posts(loop);
+		run_tasks(loop);
 		pthread_mutex_lock(&loop->lock);
 		if (loop->stop || mode != VCON_RUN_DEFAULT) {
 			loop->stop = false;
@@ -359,4 +426,124 @@ vcon_loop_timer_free(struct vcon_loop_timer *t)
 		pthread_cond_wait(&loop->idle, &loop->lock);
 	pthread_mutex_unlock(&loop->lock);
 	free(t);
+}
+
+static bool
+on_thread_locked(const struct vcon_loop *loop)
+{
+	return loop->in_run && pthread_equal(loop->runner, pthread_self());
+}
+
+bool
+vcon__loop_on_thread(struct vcon_loop *loop)
+{
+	bool on;
+
+	pthread_mutex_lock(&loop->lock);
+	on = on_thread_locked(loop);
+	pthread_mutex_unlock(&loop->lock);
+	return on;
+}
+
+void
+vcon__watch_init(struct vcon__watch *w, struct vcon_loop *loop, int fd,
+		 void (*fn)(struct vcon__watch *w, uint32_t revents))
+{
+	*w = (struct vcon__watch){ .loop = loop, .fd = fd, .fn = fn };
+}
+
+int
+vcon__watch_set(struct vcon__watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+	int op;
+
+	if (events == w->events)
+		return 0;
+	if (events == 0)
+		op = EPOLL_CTL_DEL;
+	else if (w->events == 0)
+		op = EPOLL_CTL_ADD;
+	else
+		op = EPOLL_CTL_MOD;
+	if (epoll_ctl(w->loop->epfd, op, w->fd, &ev) < 0)
+		return -errno;
+	w->events = events;
+	return 0;
+}
+
+void
+vcon__watch_stop(struct vcon__watch *w)
+{
+	struct vcon_loop *loop = w->loop;
+	int i;
+
+	if (!loop)
+		return;
+	(void)vcon__watch_set(w, 0);
+	pthread_mutex_lock(&loop->lock);
+	for (i = 0; i < loop->batch_n; i++)
+		if (loop->batch[i].data.ptr == w)
+			loop->batch[i].data.ptr = NULL;
+	while (loop->dispatching && !on_thread_locked(loop))
+		pthread_cond_wait(&loop->idle, &loop->lock);
+	pthread_mutex_unlock(&loop->lock);
+	w->loop = NULL;
+}
+
+void
+vcon__task_init(struct vcon__task *t, struct vcon_loop *loop,
+		void (*fn)(struct vcon__task *t))
+{
+	*t = (struct vcon__task){ .loop = loop, .fn = fn };
+}
+
+void
+vcon__task_schedule(struct vcon__task *t)
+{
+	struct vcon_loop *loop = t->loop;
+	bool first;
+
+	pthread_mutex_lock(&loop->lock);
+	if (t->queued) {
+		pthread_mutex_unlock(&loop->lock);
+		return;
+	}
+	t->queued = true;
+	t->next = NULL;
+	first = loop->tasks == NULL;
+	if (loop->tasks_tail)
+		loop->tasks_tail->next = t;
+	else
+		loop->tasks = t;
+	loop->tasks_tail = t;
+	pthread_mutex_unlock(&loop->lock);
+	/* A non-empty queue has already woken the loop. */
+	if (first)
+		wake(loop);
+}
+
+void
+vcon__task_cancel(struct vcon__task *t)
+{
+	struct vcon_loop *loop = t->loop;
+	struct vcon__task **pp, *prev = NULL;
+
+	if (!loop)
+		return;
+	pthread_mutex_lock(&loop->lock);
+	if (t->queued) {
+		for (pp = &loop->tasks; *pp; prev = *pp, pp = &(*pp)->next) {
+			if (*pp == t) {
+				*pp = t->next;
+				if (loop->tasks_tail == t)
+					loop->tasks_tail = prev;
+				break;
+			}
+		}
+		t->queued = false;
+	}
+	while (loop->running == t && !on_thread_locked(loop))
+		pthread_cond_wait(&loop->idle, &loop->lock);
+	pthread_mutex_unlock(&loop->lock);
 }

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Character backends ("chardevs"): the host side of a console. A backend
+ * owns its fds, a bounded output buffer and a connection state; a device
+ * attaches a frontend to it. Specs use QEMU's -chardev and -serial
+ * spellings, e.g. "socket,id=c0,path=/run/vm.sock,server=on,wait=off".
+ *
+ * Data flow and back-pressure: vcon_chr_fe_write() copies into the
+ * backend's bounded buffer and returns how much it took; when it took less
+ * the device holds the rest and waits for ops.tx_ready. Input is read from
+ * the host fd only while the frontend takes it: when ops.receive takes less
+ * than offered, reading stops until vcon_chr_fe_input_ready().
+ *
+ * Threads: backends run on a vcon_loop. Frontend calls may come from any
+ * thread (vCPU threads); frontend callbacks run on the loop thread and are
+ * never made while a chardev lock is held, so a device may take its own
+ * lock in them (lock order: device, then chardev).
+ */
+#ifndef VCON_CHR_H
+#define VCON_CHR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vcon/common.h>
+#include <vcon/loop.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Default size of a backend's output buffer and replay backlog. */
+#define VCON_CHR_DEFAULT_BUFFER (64 * 1024)
+
+enum vcon_chr_event {
+	VCON_CHR_EVENT_OPENED,  /* a peer is there: client connected, pty opened */
+	VCON_CHR_EVENT_CLOSED,  /* the peer went away */
+	VCON_CHR_EVENT_BREAK,   /* the host sent a break (mux Ctrl-A b) */
+	VCON_CHR_EVENT_ERROR,   /* a host I/O error, err = errno; once per kind */
+	VCON_CHR_EVENT_QUIT,    /* the user asked to quit (mux Ctrl-A x) */
+	VCON_CHR_EVENT_FOCUS,   /* this frontend got (err=1) or lost (0) mux focus */
+};
+
+/* What happens to output while the peer cannot take it. */
+enum vcon_chr_policy {
+	VCON_CHR_POLICY_BLOCK, /* back-pressure the device when the buffer is full */
+	VCON_CHR_POLICY_KEEP,  /* keep the newest bytes, drop the oldest (backlog) */
+	VCON_CHR_POLICY_DROP,  /* drop new bytes when the buffer is full */
+};
+
+struct vcon_chr;
+struct vcon_chr_fe;
+
+struct vcon_chr_fe_ops {
+	/* Host input for the device; returns how many bytes it took. */
+	size_t (*receive)(void *ctx, const uint8_t *buf, size_t len);
+	/* The backend has room again after vcon_chr_fe_write took less. */
+	void (*tx_ready)(void *ctx);
+	/* Connection and error events; optional. */
+	void (*event)(void *ctx, enum vcon_chr_event ev, int err);
+};
+
+struct vcon_chr_stats {
+	uint64_t tx_bytes;     /* bytes written to the host fd */
+	uint64_t tx_dropped;   /* bytes the output policy dropped */
+	uint64_t rx_bytes;     /* bytes read from the host fd */
+	uint64_t tx_writes;    /* write/writev calls that moved bytes */
+	uint64_t connects;     /* peers that came (clients, pty opens) */
+	uint64_t disconnects;  /* peers that went */
+	uint64_t errors;       /* host I/O errors */
+	uint64_t buffered;     /* bytes waiting in the output buffer now */
+};
+
+struct vcon_winsize {
+	uint16_t cols, rows;
+};
+
+/*
+ * vcon_chr_new - parse a -chardev spec and open the backend on loop.
+ *
+ * Backends: null, file, pty, stdio, socket (unix and tcp), fd; options
+ * mux=on, logfile=, logappend=, and libvcon's buffer=BYTES and
+ * policy=block|keep|drop. A server socket with wait=on returns only when a
+ * client has connected. docs/chardev.md lists every key.
+ *
+ * Returns: 0, or a negative errno with err (may be NULL) naming the bad key
+ * or value, e.g. "socket: unknown key 'sever' (did you mean 'server'?)".
+ * Context: any thread.
+ */
+VCON_API VCON_NODISCARD int
+vcon_chr_new(struct vcon_loop *loop, const char *spec, struct vcon_chr **out,
+	     struct vcon_error *err);
+
+/*
+ * vcon_chr_new_serial - the same for the -serial shorthands: "stdio",
+ * "pty", "null", "none", "file:PATH", "unix:PATH[,opts]",
+ * "tcp:[HOST]:PORT[,opts]", "mon:SPEC" (SPEC with mux=on). "chardev:ID"
+ * names a -chardev the caller already made and keeps by id (see
+ * vcon_chr_id); it is refused here with -EINVAL. The backend's id is id,
+ * which may be NULL.
+ *
+ * Returns: as vcon_chr_new; -ENOENT for "none" (no backend: the caller
+ * leaves the port unconnected).
+ * Context: any thread.
+ */
+VCON_API VCON_NODISCARD int
+vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
+		    struct vcon_chr **out, struct vcon_error *err);
+
+/*
+ * vcon_chr_free - close the backend, flushing what the fd takes without
+ * blocking, restoring terminals and removing files it created (pty links,
+ * unix socket paths). NULL is a no-op.
+ *
+ * Precondition: every frontend is detached.
+ * Context: any thread but the loop thread while the loop runs.
+ */
+VCON_API void
+vcon_chr_free(struct vcon_chr *chr);
+
+/* vcon_chr_id - the id= of the spec ("" if none). Borrowed. */
+VCON_API const char *
+vcon_chr_id(const struct vcon_chr *chr);
+
+/* vcon_chr_pty_name - the slave path of a pty backend, else NULL. */
+VCON_API const char *
+vcon_chr_pty_name(const struct vcon_chr *chr);
+
+/*
+ * vcon_chr_local_port - the tcp port a tcp server listens on (useful
+ * with port=0).
+ *
+ * Returns: the port, or -ENOTSOCK for other backends.
+ */
+VCON_API int
+vcon_chr_local_port(const struct vcon_chr *chr);
+
+/* vcon_chr_is_connected - a peer is there (always true for files). */
+VCON_API bool
+vcon_chr_is_connected(const struct vcon_chr *chr);
+
+/*
+ * vcon_chr_get_winsize - the terminal size of a stdio or pty backend.
+ *
+ * Returns: 0, or -ENOTTY for backends without one.
+ */
+VCON_API int
+vcon_chr_get_winsize(const struct vcon_chr *chr, struct vcon_winsize *ws);
+
+/* vcon_chr_get_stats - the backend's counters, taken consistently. */
+VCON_API void
+vcon_chr_get_stats(const struct vcon_chr *chr, struct vcon_chr_stats *stats);
+
+/*
+ * vcon_chr_attach - give a device a frontend on chr. A backend takes one
+ * frontend, or several with mux=on (the first has the focus).
+ *
+ * Returns: 0, -EBUSY when the backend is taken, or -ENOMEM.
+ * Context: any thread.
+ */
+VCON_API VCON_NODISCARD int
+vcon_chr_attach(struct vcon_chr *chr, const struct vcon_chr_fe_ops *ops,
+		void *ctx, struct vcon_chr_fe **out);
+
+/*
+ * vcon_chr_detach - remove a frontend. No callback runs after it returns.
+ * NULL is a no-op.
+ *
+ * Context: any thread but from inside the frontend's own callbacks.
+ */
+VCON_API void
+vcon_chr_detach(struct vcon_chr_fe *fe);
+
+/*
+ * vcon_chr_fe_write - device output. Copies into the backend's buffer and
+ * returns how many bytes it took; fewer than len (possibly 0) only under
+ * the block policy while the buffer is full, after which ops.tx_ready is
+ * called once there is room.
+ *
+ * Context: any thread; never calls back into the frontend.
+ */
+VCON_API size_t
+vcon_chr_fe_write(struct vcon_chr_fe *fe, const void *buf, size_t len);
+
+/*
+ * vcon_chr_fe_input_ready - the device can take input again.
+ *
+ * Context: any thread.
+ */
+VCON_API void
+vcon_chr_fe_input_ready(struct vcon_chr_fe *fe);
+
+/*
+ * vcon_chr_fe_backend - the backend fe is attached to, e.g. to read the
+ * dropped-byte count with vcon_chr_get_stats.
+ */
+VCON_API struct vcon_chr *
+vcon_chr_fe_backend(struct vcon_chr_fe *fe);
+
+/*
+ * vcon_chr_fe_as_sink - a device's struct vcon_sink that writes to fe.
+ */
+VCON_API struct vcon_sink
+vcon_chr_fe_as_sink(struct vcon_chr_fe *fe);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VCON_CHR_H */

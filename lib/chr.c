@@ -1,0 +1,987 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chardev core: frontends, the bounded output ring and its policies,
+ * input flow control, the mux, the logfile, and the rules for calling
+ * back. Backends only supply fds and connection changes.
+ *
+ * Threads and locks. Frontend calls (fe_write, input_ready, attach,
+ * detach) may come from any thread and take chr->lock only. All fd I/O
+ * happens on the loop thread: fe_write copies into the ring and queues the
+ * flush task, which writes the whole ring at once; that batching is what
+ * makes a byte-at-a-time device cheap. Callbacks to frontends are made on
+ * the loop thread with chr->lock released, one at a time, and cb_fe names
+ * the frontend being called so that detach can wait it out.
+ *
+ * Writes to the fd are made with the lock held. They never block (our fds
+ * are non-blocking, or regular files), and holding the lock keeps the
+ * keep-newest policy from discarding bytes the write is reading.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chr_internal.h"
+#include "internal.h"
+
+/* fe->pending bits: one per event, plus tx_ready. */
+#define PEND_EVENT(e) (1u << (e))
+#define PEND_TX_READY (1u << 16)
+
+/* errors_seen bits, so each kind of host error is reported once. */
+enum { ERRK_WRITE, ERRK_READ, ERRK_LOG };
+
+static void flush_task_fn(struct vcon__task *t);
+static void input_task_fn(struct vcon__task *t);
+static void notify_task_fn(struct vcon__task *t);
+static void io_in_ready(struct vcon__watch *w, uint32_t revents);
+static void io_out_ready(struct vcon__watch *w, uint32_t revents);
+
+int
+chr_fail(struct vcon_error *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -errnum;
+}
+
+int
+chr_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- the output ring ------------------------------------------------ */
+
+static size_t
+ring_used(const struct vcon_chr *chr)
+{
+	return (size_t)(chr->head - chr->tail);
+}
+
+static size_t
+ring_free(const struct vcon_chr *chr)
+{
+	return chr->cap - ring_used(chr);
+}
+
+static void
+ring_put(struct vcon_chr *chr, const uint8_t *buf, size_t len)
+{
+	size_t at = (size_t)(chr->head % chr->cap);
+	size_t first = chr->cap - at < len ? chr->cap - at : len;
+
+	memcpy(chr->ring + at, buf, first);
+	memcpy(chr->ring, buf + first, len - first);
+	chr->head += len;
+}
+
+/* Keep-newest: make room by dropping the oldest bytes. */
+static void
+ring_put_keep(struct vcon_chr *chr, const uint8_t *buf, size_t len)
+{
+	if (len > chr->cap) {
+		chr->st.tx_dropped += len - chr->cap;
+		buf += len - chr->cap;
+		len = chr->cap;
+	}
+	if (ring_free(chr) < len) {
+		size_t drop = len - ring_free(chr);
+
+		chr->tail += drop;
+		chr->st.tx_dropped += drop;
+	}
+	ring_put(chr, buf, len);
+}
+
+/* ---- callbacks ------------------------------------------------------ */
+
+static void
+queue_event(struct vcon_chr *chr, struct vcon_chr_fe *fe,
+	    enum vcon_chr_event ev, int arg)
+{
+	if (ev == VCON_CHR_EVENT_FOCUS)
+		fe->focus_arg = arg != 0;
+	else if (ev == VCON_CHR_EVENT_ERROR)
+		fe->pending_err = arg;
+	fe->pending |= PEND_EVENT(ev);
+	(void)chr;
+}
+
+static void
+queue_event_all(struct vcon_chr *chr, enum vcon_chr_event ev, int arg)
+{
+	unsigned i;
+
+	for (i = 0; i < chr->nfe; i++)
+		queue_event(chr, chr->fe[i], ev, arg);
+}
+
+static struct vcon_chr_fe *
+pending_fe(struct vcon_chr *chr)
+{
+	unsigned i;
+
+	for (i = 0; i < chr->nfe; i++)
+		if (chr->fe[i]->pending)
+			return chr->fe[i];
+	return NULL;
+}
+
+/*
+ * Deliver every pending callback. Called on the loop thread with the lock
+ * held; drops it around each call.
+ */
+static void
+deliver_locked(struct vcon_chr *chr)
+{
+	struct vcon_chr_fe *fe;
+	unsigned bit, ev;
+	int arg;
+
+	while ((fe = pending_fe(chr)) != NULL) {
+		bit = fe->pending & PEND_TX_READY ? PEND_TX_READY
+						  : fe->pending & -fe->pending;
+		fe->pending &= ~bit;
+		chr->cb_fe = fe;
+		pthread_mutex_unlock(&chr->lock);
+		if (bit == PEND_TX_READY) {
+			if (fe->ops.tx_ready)
+				fe->ops.tx_ready(fe->ctx);
+		} else if (fe->ops.event) {
+			for (ev = 0; PEND_EVENT(ev) != bit; ev++)
+				;
+			arg = ev == VCON_CHR_EVENT_FOCUS ? fe->focus_arg
+			      : ev == VCON_CHR_EVENT_ERROR ? fe->pending_err
+							   : 0;
+			fe->ops.event(fe->ctx, (enum vcon_chr_event)ev, arg);
+		}
+		pthread_mutex_lock(&chr->lock);
+		chr->cb_fe = NULL;
+		pthread_cond_broadcast(&chr->cb_idle);
+	}
+}
+
+static void
+notify_task_fn(struct vcon__task *t)
+{
+	struct vcon_chr *chr = container_of(t, struct vcon_chr, notify_task);
+
+	pthread_mutex_lock(&chr->lock);
+	deliver_locked(chr);
+	pthread_mutex_unlock(&chr->lock);
+}
+
+void
+chr_report_error(struct vcon_chr *chr, int err)
+{
+	pthread_mutex_lock(&chr->lock);
+	chr->st.errors++;
+	queue_event_all(chr, VCON_CHR_EVENT_ERROR, err);
+	pthread_mutex_unlock(&chr->lock);
+	vcon__task_schedule(&chr->notify_task);
+}
+
+/* Count an error; the first of each kind becomes an ERROR event. */
+static void
+host_error_locked(struct vcon_chr *chr, unsigned kind, int err)
+{
+	chr->st.errors++;
+	if (chr->errors_seen & (1u << kind))
+		return;
+	chr->errors_seen |= 1u << kind;
+	queue_event_all(chr, VCON_CHR_EVENT_ERROR, err);
+	vcon__task_schedule(&chr->notify_task);
+}
+
+/* ---- watches -------------------------------------------------------- */
+
+static void
+set_watch_locked(struct vcon_chr *chr, struct vcon__watch *w, bool *pollable,
+		 uint32_t events)
+{
+	int rc;
+
+	if (!*pollable)
+		return;
+	rc = vcon__watch_set(w, events);
+	if (rc == -EPERM) {
+		/* A regular file or /dev/null: always ready. */
+		*pollable = false;
+		vcon__task_schedule(&chr->input_task);
+	}
+}
+
+/* Ask epoll for exactly what the current state needs. Loop thread. */
+static void
+update_watches_locked(struct vcon_chr *chr)
+{
+	uint32_t in = 0, out = 0;
+
+	if (chr->closing)
+		return;
+	if (chr->connected) {
+		if (chr->in_fd >= 0 && !chr->in_eof && !chr->in_paused &&
+		    chr->in_off == chr->in_len && chr->nfe > 0)
+			in = EPOLLIN;
+		if (chr->out_fd >= 0 && chr->out_blocked)
+			out = EPOLLOUT;
+	}
+	if (chr->in_fd >= 0 && chr->in_fd == chr->out_fd) {
+		set_watch_locked(chr, &chr->w_in, &chr->in_pollable, in | out);
+		return;
+	}
+	if (chr->in_fd >= 0)
+		set_watch_locked(chr, &chr->w_in, &chr->in_pollable, in);
+	if (chr->out_fd >= 0)
+		set_watch_locked(chr, &chr->w_out, &chr->out_pollable, out);
+}
+
+void
+chr_connected(struct vcon_chr *chr, int in_fd, int out_fd)
+{
+	pthread_mutex_lock(&chr->lock);
+	chr->in_fd = in_fd;
+	chr->out_fd = out_fd;
+	chr->in_pollable = chr->out_pollable = true;
+	vcon__watch_init(&chr->w_in, chr->loop, in_fd, io_in_ready);
+	vcon__watch_init(&chr->w_out, chr->loop, out_fd, io_out_ready);
+	chr->connected = true;
+	chr->in_eof = false;
+	chr->out_blocked = false;
+	chr->st.connects++;
+	queue_event_all(chr, VCON_CHR_EVENT_OPENED, 0);
+	pthread_mutex_unlock(&chr->lock);
+	/* The backlog kept meanwhile goes out first. */
+	vcon__task_schedule(&chr->flush_task);
+	vcon__task_schedule(&chr->input_task);
+	vcon__task_schedule(&chr->notify_task);
+}
+
+void
+chr_disconnected(struct vcon_chr *chr)
+{
+	pthread_mutex_lock(&chr->lock);
+	if (!chr->connected) {
+		pthread_mutex_unlock(&chr->lock);
+		return;
+	}
+	chr->connected = false;
+	pthread_mutex_unlock(&chr->lock);
+	/* Unlocked: stop may wait for a batch on another thread. */
+	vcon__watch_stop(&chr->w_in);
+	vcon__watch_stop(&chr->w_out);
+	pthread_mutex_lock(&chr->lock);
+	chr->in_fd = chr->out_fd = -1;
+	chr->out_blocked = false;
+	chr->st.disconnects++;
+	queue_event_all(chr, VCON_CHR_EVENT_CLOSED, 0);
+	pthread_mutex_unlock(&chr->lock);
+	vcon__task_schedule(&chr->notify_task);
+}
+
+/* ---- output --------------------------------------------------------- */
+
+static void
+log_flush_locked(struct vcon_chr *chr)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < chr->log_len) {
+		n = write(chr->log_fd, chr->logbuf + off, chr->log_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			host_error_locked(chr, ERRK_LOG, n < 0 ? errno : EIO);
+			break;
+		}
+		off += (size_t)n;
+	}
+	chr->log_len = 0;
+}
+
+static void
+log_append_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len)
+{
+	size_t n;
+
+	while (len) {
+		if (chr->log_len == CHR_LOGBUF)
+			log_flush_locked(chr);
+		n = CHR_LOGBUF - chr->log_len;
+		if (n > len)
+			n = len;
+		memcpy(chr->logbuf + chr->log_len, buf, n);
+		chr->log_len += n;
+		buf += n;
+		len -= n;
+	}
+}
+
+/*
+ * Write what the ring holds. Returns true when the peer has gone (the
+ * caller runs the backend's hangup, unlocked).
+ */
+static bool
+flush_locked(struct vcon_chr *chr)
+{
+	bool hangup = false, freed = false;
+	struct iovec iov[2];
+	struct msghdr msg = { .msg_iov = iov };
+	size_t used, at, first;
+	ssize_t n;
+	unsigned i;
+
+	if (chr->log_fd >= 0 && chr->log_len)
+		log_flush_locked(chr);
+	while (chr->connected && chr->out_fd >= 0 && !chr->out_blocked &&
+	       (used = ring_used(chr)) > 0) {
+		at = (size_t)(chr->tail % chr->cap);
+		first = chr->cap - at < used ? chr->cap - at : used;
+		iov[0] = (struct iovec){ chr->ring + at, first };
+		iov[1] = (struct iovec){ chr->ring, used - first };
+		msg.msg_iovlen = used > first ? 2 : 1;
+		if (chr->out_sock)
+			n = sendmsg(chr->out_fd, &msg,
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
+		else
+			n = writev(chr->out_fd, iov, (int)msg.msg_iovlen);
+		if (n > 0) {
+			chr->tail += (uint64_t)n;
+			chr->st.tx_bytes += (uint64_t)n;
+			chr->st.tx_writes++;
+			freed = true;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* Without epoll the next fe_write retries. */
+			chr->out_blocked = chr->out_pollable;
+			break;
+		}
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET ||
+			      errno == EIO || errno == ENOTCONN)) {
+			hangup = true;
+			break;
+		}
+		/* ENOSPC, EFBIG, EDQUOT...: the bytes cannot go; drop them. */
+		host_error_locked(chr, ERRK_WRITE, n < 0 ? errno : EIO);
+		chr->st.tx_dropped += used;
+		chr->tail = chr->head;
+		freed = true;
+		break;
+	}
+	if (freed)
+		for (i = 0; i < chr->nfe; i++)
+			if (chr->fe[i]->want_tx_ready) {
+				chr->fe[i]->want_tx_ready = false;
+				chr->fe[i]->pending |= PEND_TX_READY;
+			}
+	if (!hangup)
+		update_watches_locked(chr);
+	return hangup;
+}
+
+static void
+hangup(struct vcon_chr *chr)
+{
+	if (chr->be->hangup)
+		chr->be->hangup(chr);
+	else
+		chr_disconnected(chr);
+}
+
+static void
+flush_task_fn(struct vcon__task *t)
+{
+	struct vcon_chr *chr = container_of(t, struct vcon_chr, flush_task);
+	bool hup;
+
+	pthread_mutex_lock(&chr->lock);
+	chr->flush_queued = false;
+	hup = flush_locked(chr);
+	deliver_locked(chr);
+	pthread_mutex_unlock(&chr->lock);
+	if (hup)
+		hangup(chr);
+}
+
+static void
+format_stamp(struct vcon_chr *chr, char *buf, size_t size)
+{
+	uint64_t ms = (vcon_now_ns() - chr->created_ns) / 1000000;
+
+	snprintf(buf, size, "[%02u:%02u:%02u.%03u] ",
+		 (unsigned)(ms / 3600000 % 100), (unsigned)(ms / 60000 % 60),
+		 (unsigned)(ms / 1000 % 60), (unsigned)(ms % 1000));
+}
+
+/* Append per the policy; returns how many bytes were taken. */
+static size_t
+put_policy_locked(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
+{
+	struct vcon_chr *chr = fe->chr;
+	enum vcon_chr_policy policy;
+	size_t n;
+
+	/* Nobody there: keep the newest bytes for whoever comes. */
+	policy = chr->connected ? chr->policy : VCON_CHR_POLICY_KEEP;
+	switch (policy) {
+	case VCON_CHR_POLICY_KEEP:
+		ring_put_keep(chr, buf, len);
+		return len;
+	case VCON_CHR_POLICY_DROP:
+		n = ring_free(chr) < len ? ring_free(chr) : len;
+		ring_put(chr, buf, n);
+		chr->st.tx_dropped += len - n;
+		return len;
+	case VCON_CHR_POLICY_BLOCK:
+	default:
+		n = ring_free(chr) < len ? ring_free(chr) : len;
+		ring_put(chr, buf, n);
+		if (n < len)
+			fe->want_tx_ready = true;
+		return n;
+	}
+}
+
+/* Output with mux timestamps at the start of each line. */
+static size_t
+put_stamped_locked(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
+{
+	struct vcon_chr *chr = fe->chr;
+	const uint8_t *nl;
+	size_t done = 0, seg, took;
+	char stamp[32];
+
+	while (done < len) {
+		nl = memchr(buf + done, '\n', len - done);
+		seg = nl ? (size_t)(nl - (buf + done)) + 1 : len - done;
+		if (chr->at_line_start) {
+			format_stamp(chr, stamp, sizeof(stamp));
+			if (chr->connected &&
+			    chr->policy == VCON_CHR_POLICY_BLOCK &&
+			    ring_free(chr) <= strlen(stamp)) {
+				fe->want_tx_ready = true;
+				break;
+			}
+			ring_put_keep(chr, (const uint8_t *)stamp,
+				      strlen(stamp));
+			chr->at_line_start = false;
+		}
+		took = put_policy_locked(fe, buf + done, seg);
+		done += took;
+		if (took < seg)
+			break;
+		chr->at_line_start = buf[done - 1] == '\n';
+	}
+	return done;
+}
+
+VCON_API size_t
+vcon_chr_fe_write(struct vcon_chr_fe *fe, const void *buf, size_t len)
+{
+	struct vcon_chr *chr = fe->chr;
+	bool kick;
+	size_t took;
+
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&chr->lock);
+	if (chr->log_fd >= 0)
+		log_append_locked(chr, buf, len);
+	if (chr->connected && chr->out_fd < 0) {
+		/* null: gone as soon as written. */
+		chr->st.tx_bytes += len;
+		took = len;
+	} else if (chr->stamps) {
+		took = put_stamped_locked(fe, buf, len);
+	} else {
+		took = put_policy_locked(fe, buf, len);
+	}
+	kick = !chr->flush_queued &&
+	       ((chr->connected && !chr->out_blocked && ring_used(chr)) ||
+		chr->log_len);
+	if (kick)
+		chr->flush_queued = true;
+	pthread_mutex_unlock(&chr->lock);
+	if (kick)
+		vcon__task_schedule(&chr->flush_task);
+	return took;
+}
+
+static size_t
+sink_write(void *ctx, const uint8_t *buf, size_t len)
+{
+	return vcon_chr_fe_write(ctx, buf, len);
+}
+
+VCON_API struct vcon_sink
+vcon_chr_fe_as_sink(struct vcon_chr_fe *fe)
+{
+	return (struct vcon_sink){ .write = sink_write, .ctx = fe };
+}
+
+/* ---- input ---------------------------------------------------------- */
+
+static const char mux_help[] =
+	"\r\n"
+	"C-a h    print this help\r\n"
+	"C-a x    exit emulator\r\n"
+	"C-a t    toggle console timestamps\r\n"
+	"C-a b    send break (magic sysrq)\r\n"
+	"C-a c    switch between console and monitor\r\n"
+	"C-a C-a  sends C-a\r\n";
+
+/*
+ * Hand len bytes to the focused frontend, unlocked. Returns how many it
+ * took; fewer pauses input until vcon_chr_fe_input_ready, unless that was
+ * called while the frontend ran (ready_seq moved).
+ */
+static size_t
+give_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len,
+	    bool *paused)
+{
+	struct vcon_chr_fe *fe;
+	uint64_t seq;
+	size_t took;
+
+	if (chr->nfe == 0) {
+		*paused = true;
+		return 0;
+	}
+	fe = chr->fe[chr->focus];
+	seq = chr->ready_seq;
+	chr->cb_fe = fe;
+	pthread_mutex_unlock(&chr->lock);
+	took = fe->ops.receive ? fe->ops.receive(fe->ctx, buf, len) : len;
+	pthread_mutex_lock(&chr->lock);
+	chr->cb_fe = NULL;
+	pthread_cond_broadcast(&chr->cb_idle);
+	if (took > len)
+		took = len;
+	if (took < len && seq == chr->ready_seq) {
+		chr->in_paused = true;
+		*paused = true;
+	}
+	return took;
+}
+
+static void
+mux_switch_locked(struct vcon_chr *chr)
+{
+	if (chr->nfe < 2)
+		return;
+	queue_event(chr, chr->fe[chr->focus], VCON_CHR_EVENT_FOCUS, 0);
+	chr->focus = (chr->focus + 1) % chr->nfe;
+	queue_event(chr, chr->fe[chr->focus], VCON_CHR_EVENT_FOCUS, 1);
+}
+
+/* Act on the key after C-a. Returns false if it must be retried. */
+static bool
+mux_command_locked(struct vcon_chr *chr, uint8_t c, bool *paused)
+{
+	static const uint8_t ctrl_a = 0x01;
+
+	switch (c) {
+	case 0x01:
+		return give_locked(chr, &ctrl_a, 1, paused) == 1;
+	case 'c':
+		mux_switch_locked(chr);
+		break;
+	case 'x':
+		queue_event_all(chr, VCON_CHR_EVENT_QUIT, 0);
+		break;
+	case 'b':
+		if (chr->nfe)
+			queue_event(chr, chr->fe[chr->focus],
+				    VCON_CHR_EVENT_BREAK, 0);
+		break;
+	case 't':
+		chr->stamps = !chr->stamps;
+		chr->at_line_start = true;
+		break;
+	case 'h':
+	case '?':
+		ring_put_keep(chr, (const uint8_t *)mux_help,
+			      sizeof(mux_help) - 1);
+		break;
+	default: /* unknown keys are swallowed, as QEMU does */
+		break;
+	}
+	return true;
+}
+
+/* Deliver inbuf[in_off, in_len) through the mux or straight. */
+static void
+deliver_input_locked(struct vcon_chr *chr)
+{
+	bool paused = false;
+	size_t i, j;
+
+	while (chr->in_off < chr->in_len && !paused) {
+		i = chr->in_off;
+		if (!chr->mux) {
+			chr->in_off += give_locked(chr, chr->inbuf + i,
+						   chr->in_len - i, &paused);
+			continue;
+		}
+		if (chr->esc) {
+			if (!mux_command_locked(chr, chr->inbuf[i], &paused))
+				break;
+			chr->esc = false;
+			chr->in_off++;
+			continue;
+		}
+		if (chr->inbuf[i] == 0x01) {
+			chr->esc = true;
+			chr->in_off++;
+			continue;
+		}
+		for (j = i; j < chr->in_len && chr->inbuf[j] != 0x01; j++)
+			;
+		chr->in_off += give_locked(chr, chr->inbuf + i, j - i,
+					   &paused);
+	}
+	if (chr->in_off == chr->in_len)
+		chr->in_off = chr->in_len = 0;
+	if (ring_used(chr) && !chr->flush_queued) {
+		chr->flush_queued = true;
+		vcon__task_schedule(&chr->flush_task);
+	}
+}
+
+/* Read once and deliver. Returns true when the peer has gone. */
+static bool
+input_locked(struct vcon_chr *chr)
+{
+	ssize_t n;
+
+	deliver_input_locked(chr);
+	if (!chr->connected || chr->in_fd < 0 || chr->in_eof ||
+	    chr->in_paused || chr->in_len || chr->nfe == 0)
+		return false;
+	if (chr->in_sock)
+		n = recv(chr->in_fd, chr->inbuf, sizeof(chr->inbuf),
+			 MSG_DONTWAIT);
+	else
+		n = read(chr->in_fd, chr->inbuf, sizeof(chr->inbuf));
+	if (n > 0) {
+		chr->in_len = (size_t)n;
+		chr->st.rx_bytes += (uint64_t)n;
+		deliver_input_locked(chr);
+		/* Regular files never wake epoll: keep reading by task. */
+		if (!chr->in_pollable && !chr->in_paused)
+			vcon__task_schedule(&chr->input_task);
+		return false;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	if (n == 0 && chr->be->hangup == NULL) {
+		/* End of a file or of stdin: output goes on. */
+		chr->in_eof = true;
+		return false;
+	}
+	if (n == 0 || errno == EIO || errno == ECONNRESET || errno == EPIPE ||
+	    errno == ENOTCONN)
+		return true;
+	host_error_locked(chr, ERRK_READ, errno);
+	chr->in_eof = true;
+	return false;
+}
+
+static void
+input_task_fn(struct vcon__task *t)
+{
+	struct vcon_chr *chr = container_of(t, struct vcon_chr, input_task);
+	bool hup;
+
+	pthread_mutex_lock(&chr->lock);
+	hup = input_locked(chr);
+	if (!hup)
+		update_watches_locked(chr);
+	deliver_locked(chr);
+	pthread_mutex_unlock(&chr->lock);
+	if (hup)
+		hangup(chr);
+}
+
+static void
+io_ready(struct vcon_chr *chr, uint32_t revents, bool out_side)
+{
+	bool hup = false;
+
+	pthread_mutex_lock(&chr->lock);
+	if (out_side && chr->out_blocked) {
+		chr->out_blocked = false;
+		hup = flush_locked(chr);
+	}
+	if (!hup && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+	    !(out_side && chr->in_fd != chr->out_fd))
+		hup = input_locked(chr);
+	if (!hup)
+		update_watches_locked(chr);
+	deliver_locked(chr);
+	pthread_mutex_unlock(&chr->lock);
+	if (hup)
+		hangup(chr);
+}
+
+static void
+io_in_ready(struct vcon__watch *w, uint32_t revents)
+{
+	struct vcon_chr *chr = container_of(w, struct vcon_chr, w_in);
+
+	/* in_fd == out_fd shares this watch for both directions. */
+	io_ready(chr, revents, chr->in_fd == chr->out_fd &&
+				       (revents & (EPOLLOUT | EPOLLERR)));
+}
+
+static void
+io_out_ready(struct vcon__watch *w, uint32_t revents)
+{
+	io_ready(container_of(w, struct vcon_chr, w_out), revents, true);
+}
+
+VCON_API void
+vcon_chr_fe_input_ready(struct vcon_chr_fe *fe)
+{
+	struct vcon_chr *chr = fe->chr;
+
+	pthread_mutex_lock(&chr->lock);
+	chr->ready_seq++;
+	chr->in_paused = false;
+	pthread_mutex_unlock(&chr->lock);
+	vcon__task_schedule(&chr->input_task);
+}
+
+/* ---- life cycle ----------------------------------------------------- */
+
+static int
+open_logfile(struct vcon_chr *chr, const struct chr_opts *o,
+	     struct vcon_error *err)
+{
+	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY;
+
+	if (!o->logfile)
+		return 0;
+	flags |= o->logappend ? O_APPEND : O_TRUNC;
+	chr->log_fd = open(o->logfile, flags, 0666);
+	if (chr->log_fd < 0)
+		return chr_fail(err, errno, "%s: cannot open logfile '%s': %s",
+				o->backend, o->logfile, strerror(errno));
+	return 0;
+}
+
+static void
+chr_destroy(struct vcon_chr *chr)
+{
+	if (chr->log_fd >= 0)
+		close(chr->log_fd);
+	pthread_cond_destroy(&chr->cb_idle);
+	pthread_mutex_destroy(&chr->lock);
+	free(chr->ring);
+	free(chr);
+}
+
+VCON_API int
+vcon_chr_new(struct vcon_loop *loop, const char *spec, struct vcon_chr **out,
+	     struct vcon_error *err)
+{
+	struct chr_opts *o = malloc(sizeof(*o));
+	struct vcon_chr *chr = NULL;
+	int rc;
+
+	if (err)
+		err->msg[0] = 0;
+	if (!o)
+		return -ENOMEM;
+	rc = chr_parse(spec, o, err);
+	if (rc < 0)
+		goto out;
+	rc = -ENOMEM;
+	chr = calloc(1, sizeof(*chr));
+	if (!chr)
+		goto out;
+	chr->ring = malloc(o->buffer);
+	if (!chr->ring) {
+		free(chr);
+		chr = NULL;
+		goto out;
+	}
+	chr->cap = o->buffer;
+	chr->policy = o->policy;
+	chr->loop = loop;
+	chr->be = chr_find_backend(o->backend);
+	chr->mux = o->mux;
+	chr->in_fd = chr->out_fd = chr->log_fd = chr->tty_fd = -1;
+	chr->at_line_start = true;
+	chr->created_ns = vcon_now_ns();
+	snprintf(chr->id, sizeof(chr->id), "%s", o->id ? o->id : "");
+	pthread_mutex_init(&chr->lock, NULL);
+	pthread_cond_init(&chr->cb_idle, NULL);
+	vcon__task_init(&chr->flush_task, loop, flush_task_fn);
+	vcon__task_init(&chr->input_task, loop, input_task_fn);
+	vcon__task_init(&chr->notify_task, loop, notify_task_fn);
+	rc = open_logfile(chr, o, err);
+	if (rc == 0 && chr->be->open)
+		rc = chr->be->open(chr, o, err);
+	if (rc < 0) {
+		vcon__task_cancel(&chr->flush_task);
+		vcon__task_cancel(&chr->input_task);
+		vcon__task_cancel(&chr->notify_task);
+		vcon__watch_stop(&chr->w_in);
+		vcon__watch_stop(&chr->w_out);
+		if (chr->be->quiesce)
+			chr->be->quiesce(chr);
+		if (chr->be->close)
+			chr->be->close(chr);
+		chr_destroy(chr);
+		goto out;
+	}
+	*out = chr;
+out:
+	free(o);
+	return rc;
+}
+
+VCON_API void
+vcon_chr_free(struct vcon_chr *chr)
+{
+	if (!chr)
+		return;
+	/* The backend first, so that no new peer arrives meanwhile. */
+	if (chr->be->quiesce)
+		chr->be->quiesce(chr);
+	vcon__watch_stop(&chr->w_in);
+	vcon__watch_stop(&chr->w_out);
+	vcon__task_cancel(&chr->flush_task);
+	vcon__task_cancel(&chr->input_task);
+	vcon__task_cancel(&chr->notify_task);
+	pthread_mutex_lock(&chr->lock);
+	chr->closing = true;
+	/* Last chance for the tail of the output: what the fd takes now. */
+	(void)flush_locked(chr);
+	if (chr->log_fd >= 0)
+		log_flush_locked(chr);
+	pthread_mutex_unlock(&chr->lock);
+	vcon__watch_stop(&chr->w_in);
+	vcon__watch_stop(&chr->w_out);
+	if (chr->be->close)
+		chr->be->close(chr);
+	chr_destroy(chr);
+}
+
+VCON_API int
+vcon_chr_attach(struct vcon_chr *chr, const struct vcon_chr_fe_ops *ops,
+		void *ctx, struct vcon_chr_fe **out)
+{
+	struct vcon_chr_fe *fe;
+
+	pthread_mutex_lock(&chr->lock);
+	if ((chr->nfe > 0 && !chr->mux) || chr->nfe == CHR_MAX_FE) {
+		pthread_mutex_unlock(&chr->lock);
+		return -EBUSY;
+	}
+	fe = calloc(1, sizeof(*fe));
+	if (!fe) {
+		pthread_mutex_unlock(&chr->lock);
+		return -ENOMEM;
+	}
+	fe->chr = chr;
+	fe->ops = *ops;
+	fe->ctx = ctx;
+	chr->fe[chr->nfe++] = fe;
+	/* A peer already there is news to the new frontend. */
+	if (chr->connected && chr->be->hangup)
+		queue_event(chr, fe, VCON_CHR_EVENT_OPENED, 0);
+	pthread_mutex_unlock(&chr->lock);
+	*out = fe;
+	vcon__task_schedule(&chr->input_task);
+	vcon__task_schedule(&chr->notify_task);
+	return 0;
+}
+
+VCON_API void
+vcon_chr_detach(struct vcon_chr_fe *fe)
+{
+	struct vcon_chr *chr;
+	unsigned i;
+
+	if (!fe)
+		return;
+	chr = fe->chr;
+	pthread_mutex_lock(&chr->lock);
+	for (i = 0; i < chr->nfe && chr->fe[i] != fe; i++)
+		;
+	if (i < chr->nfe) {
+		memmove(&chr->fe[i], &chr->fe[i + 1],
+			(chr->nfe - i - 1) * sizeof(chr->fe[0]));
+		chr->nfe--;
+		if (chr->focus > i || chr->focus >= chr->nfe) {
+			chr->focus = chr->focus > i ? chr->focus - 1 : 0;
+		}
+		if (i == chr->focus && chr->nfe > 0 && chr->mux)
+			queue_event(chr, chr->fe[chr->focus],
+				    VCON_CHR_EVENT_FOCUS, 1);
+	}
+	while (chr->cb_fe == fe && !vcon__loop_on_thread(chr->loop))
+		pthread_cond_wait(&chr->cb_idle, &chr->lock);
+	pthread_mutex_unlock(&chr->lock);
+	vcon__task_schedule(&chr->input_task);
+	vcon__task_schedule(&chr->notify_task);
+	free(fe);
+}
+
+VCON_API struct vcon_chr *
+vcon_chr_fe_backend(struct vcon_chr_fe *fe)
+{
+	return fe->chr;
+}
+
+VCON_API const char *
+vcon_chr_id(const struct vcon_chr *chr)
+{
+	return chr->id;
+}
+
+VCON_API bool
+vcon_chr_is_connected(const struct vcon_chr *chr)
+{
+	struct vcon_chr *c = (struct vcon_chr *)(uintptr_t)chr;
+	bool on;
+
+	pthread_mutex_lock(&c->lock);
+	on = c->connected;
+	pthread_mutex_unlock(&c->lock);
+	return on;
+}
+
+VCON_API void
+vcon_chr_get_stats(const struct vcon_chr *chr, struct vcon_chr_stats *stats)
+{
+	struct vcon_chr *c = (struct vcon_chr *)(uintptr_t)chr;
+
+	pthread_mutex_lock(&c->lock);
+	*stats = c->st;
+	stats->buffered = ring_used(c);
+	pthread_mutex_unlock(&c->lock);
+}

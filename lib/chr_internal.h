@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chardev core's view of a backend. The core (chr.c) owns the output
+ * ring, the frontends, the mux, the logfile and every callback; a backend
+ * (chr_fd.c, chr_pty.c, chr_socket.c) only opens fds and tells the core
+ * when a peer comes and goes, through chr_connected/chr_hangup.
+ */
+#ifndef VCON_CHR_INTERNAL_H
+#define VCON_CHR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <vcon/chr.h>
+
+#include "loop_internal.h"
+
+#define CHR_MAX_FE 8
+#define CHR_INBUF 4096
+#define CHR_LOGBUF 4096
+
+/* A parsed -chardev spec. Strings point into buf. */
+struct chr_opts {
+	char buf[1024];
+	const char *backend, *id;
+	const char *path, *input_path, *host, *logfile;
+	int port; /* -1: none given */
+	int fd, in_fd, out_fd;
+	bool append, server, wait, nodelay, mux, logappend, signal;
+	bool has_server, has_wait;
+	int64_t reconnect_ms; /* 0: no reconnect */
+	size_t buffer;
+	enum vcon_chr_policy policy;
+};
+
+struct chr_backend {
+	const char *name;
+	/* Open the backend's fds; fill err on failure. */
+	int (*open)(struct vcon_chr *chr, const struct chr_opts *o,
+		    struct vcon_error *err);
+	/* The peer went away (EOF, EPIPE, EIO, HUP); loop thread, unlocked.
+	 * NULL: just chr_disconnected; also marks backends whose input
+	 * ends at EOF without the peer going (files, stdin). */
+	void (*hangup)(struct vcon_chr *chr);
+	/* Stop the backend's own watches and timers; any thread. */
+	void (*quiesce)(struct vcon_chr *chr);
+	/* Release what open made; the core has stopped the io watches. */
+	void (*close)(struct vcon_chr *chr);
+};
+
+struct vcon_chr_fe {
+	struct vcon_chr *chr;
+	struct vcon_chr_fe_ops ops;
+	void *ctx;
+	bool want_tx_ready; /* a write was refused: call tx_ready on room */
+	unsigned pending;   /* events to deliver (bit per event) + TX_READY */
+	int pending_err;
+	bool focus_arg;
+};
+
+struct vcon_chr {
+	struct vcon_loop *loop;
+	const struct chr_backend *be;
+	void *be_priv;
+	char id[64];
+	pthread_mutex_t lock;
+	pthread_cond_t cb_idle;
+
+	/* Frontends; with mux several, input goes to fe[focus]. */
+	struct vcon_chr_fe *fe[CHR_MAX_FE];
+	unsigned nfe, focus;
+	bool mux;
+	struct vcon_chr_fe *cb_fe; /* frontend whose callback runs now */
+
+	/* The host side, set by the backend. in_fd may equal out_fd. */
+	int in_fd, out_fd;
+	bool in_pollable, out_pollable;
+	int tty_fd;           /* for the window size; -1 if none */
+	bool in_sock, out_sock; /* use recv/send with MSG_DONTWAIT */
+	bool connected;       /* a peer is there */
+	bool in_eof, in_paused;
+	bool out_blocked;     /* the fd said EAGAIN: wait for EPOLLOUT */
+	bool flush_queued;
+	bool closing;         /* vcon_chr_free has begun */
+	uint64_t ready_seq;   /* bumped by every fe_input_ready */
+	uint64_t created_ns;  /* origin of mux timestamps */
+	unsigned errors_seen; /* bit per error kind already reported */
+	struct vcon__watch w_in, w_out;
+	struct vcon__task flush_task, input_task, notify_task;
+
+	/* Output ring: positions count bytes ever written/consumed. */
+	uint8_t *ring;
+	size_t cap;
+	uint64_t head, tail;
+	enum vcon_chr_policy policy;
+
+	/* Input read but not yet taken by the frontend. */
+	uint8_t inbuf[CHR_INBUF];
+	size_t in_off, in_len;
+
+	/* Mux escape state and timestamps. */
+	bool esc, stamps, at_line_start;
+
+	/* logfile= */
+	int log_fd;
+	uint8_t logbuf[CHR_LOGBUF];
+	size_t log_len;
+
+	struct vcon_chr_stats st;
+};
+
+/* Called by backends, on the loop thread (or during open), unlocked. */
+void chr_connected(struct vcon_chr *chr, int in_fd, int out_fd);
+void chr_disconnected(struct vcon_chr *chr);
+void chr_report_error(struct vcon_chr *chr, int err);
+
+/* Set a message into err (which may be NULL); returns -errnum. */
+int chr_fail(struct vcon_error *err, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+int chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err);
+const struct chr_backend *chr_find_backend(const char *name);
+
+extern const struct chr_backend chr_null_backend, chr_file_backend,
+	chr_stdio_backend, chr_fd_backend, chr_pty_backend,
+	chr_socket_backend;
+
+/* Make a fd of ours non-blocking and close-on-exec. */
+int chr_set_nonblock(int fd);
+
+#endif /* VCON_CHR_INTERNAL_H */
