@@ -59,6 +59,7 @@ LIB_SRCS += lib/chr_spec.c
 LIB_SRCS += lib/chr_fd.c
 LIB_SRCS += lib/chr_pty.c
 LIB_SRCS += lib/chr_socket.c
+LIB_SRCS += lib/serial.c
 
 PUBLIC_HEADERS += include/vcon.h
 PUBLIC_HEADERS += include/vcon/common.h
@@ -67,6 +68,7 @@ PUBLIC_HEADERS += include/vcon/bus.h
 PUBLIC_HEADERS += include/vcon/kvm.h
 PUBLIC_HEADERS += include/vcon/loop.h
 PUBLIC_HEADERS += include/vcon/chr.h
+PUBLIC_HEADERS += include/vcon/serial.h
 
 # Unit tests: tests/unit/test_NAME.c, one binary per lib/ unit.
 TESTS += uart16550
@@ -74,6 +76,7 @@ TESTS += bus
 TESTS += kvm
 TESTS += loop
 TESTS += chr
+TESTS += serial
 TESTS += tinyvmm_options
 
 TESTUTIL_SRCS += tests/lib/testutil.c

@@ -8,6 +8,7 @@
 #include <vcon/common.h>
 #include <vcon/kvm.h>
 #include <vcon/loop.h>
+#include <vcon/serial.h>
 #include <vcon/uart.h>
 
 #endif /* VCON_H */
