@@ -84,28 +84,39 @@ ring_free(const struct vcon_chr *chr)
 static void
 ring_put(struct vcon_chr *chr, const uint8_t *buf, size_t len)
 {
-	size_t at = (size_t)(chr->head % chr->cap);
-	size_t first = chr->cap - at < len ? chr->cap - at : len;
+	size_t at = (size_t)(chr->head & chr->mask);
+	size_t first = chr->mask + 1 - at < len ? chr->mask + 1 - at : len;
 
 	memcpy(chr->ring + at, buf, first);
 	memcpy(chr->ring, buf + first, len - first);
 	chr->head += len;
 }
 
-/* Keep-newest: make room by dropping the oldest bytes. */
+/*
+ * Keep-newest: make room by dropping the oldest bytes. Bytes a write on
+ * the loop thread is sending right now cannot be dropped; while one is in
+ * flight (a syscall's time) what does not fit is dropped from the new
+ * bytes instead.
+ */
 static void
 ring_put_keep(struct vcon_chr *chr, const uint8_t *buf, size_t len)
 {
-	if (len > chr->cap) {
-		chr->st.tx_dropped += len - chr->cap;
-		buf += len - chr->cap;
-		len = chr->cap;
+	size_t room = chr->cap - chr->inflight, drop;
+
+	if (len > room) {
+		chr->st.tx_dropped += len - room;
+		buf += len - room;
+		len = room;
 	}
 	if (ring_free(chr) < len) {
-		size_t drop = len - ring_free(chr);
-
-		chr->tail += drop;
-		chr->st.tx_dropped += drop;
+		drop = len - ring_free(chr);
+		if (chr->inflight) {
+			chr->st.tx_dropped += drop;
+			len -= drop;
+		} else {
+			chr->tail += drop;
+			chr->st.tx_dropped += drop;
+		}
 	}
 	ring_put(chr, buf, len);
 }
@@ -348,21 +359,32 @@ flush_locked(struct vcon_chr *chr)
 	size_t used, at, first;
 	ssize_t n;
 	unsigned i;
+	int fd, err;
 
 	if (chr->log_fd >= 0 && chr->log_len)
 		log_flush_locked(chr);
 	while (chr->connected && chr->out_fd >= 0 && !chr->out_blocked &&
 	       (used = ring_used(chr)) > 0) {
-		at = (size_t)(chr->tail % chr->cap);
-		first = chr->cap - at < used ? chr->cap - at : used;
+		at = (size_t)(chr->tail & chr->mask);
+		first = chr->mask + 1 - at < used ? chr->mask + 1 - at : used;
 		iov[0] = (struct iovec){ chr->ring + at, first };
 		iov[1] = (struct iovec){ chr->ring, used - first };
 		msg.msg_iovlen = used > first ? 2 : 1;
+		/*
+		 * Unlocked, so devices keep appending meanwhile: they write
+		 * past head, never into [tail, tail + used), and keep-newest
+		 * leaves those bytes alone while inflight says so.
+		 */
+		chr->inflight = used;
+		fd = chr->out_fd;
+		pthread_mutex_unlock(&chr->lock);
 		if (chr->out_sock)
-			n = sendmsg(chr->out_fd, &msg,
-				    MSG_NOSIGNAL | MSG_DONTWAIT);
+			n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		else
-			n = writev(chr->out_fd, iov, (int)msg.msg_iovlen);
+			n = writev(fd, iov, (int)msg.msg_iovlen);
+		err = errno;
+		pthread_mutex_lock(&chr->lock);
+		chr->inflight = 0;
 		if (n > 0) {
 			chr->tail += (uint64_t)n;
 			chr->st.tx_bytes += (uint64_t)n;
@@ -370,22 +392,22 @@ flush_locked(struct vcon_chr *chr)
 			freed = true;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && err == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
 			/* Without epoll the next fe_write retries. */
 			chr->out_blocked = chr->out_pollable;
 			break;
 		}
-		if (n < 0 && (errno == EPIPE || errno == ECONNRESET ||
-			      errno == EIO || errno == ENOTCONN)) {
+		if (n < 0 && (err == EPIPE || err == ECONNRESET || err == EIO ||
+			      err == ENOTCONN)) {
 			hangup = true;
 			break;
 		}
 		/* ENOSPC, EFBIG, EDQUOT...: the bytes cannot go; drop them. */
-		host_error_locked(chr, ERRK_WRITE, n < 0 ? errno : EIO);
+		host_error_locked(chr, ERRK_WRITE, n < 0 ? err : EIO);
 		chr->st.tx_dropped += used;
-		chr->tail = chr->head;
+		chr->tail += used;
 		freed = true;
 		break;
 	}
@@ -821,7 +843,11 @@ vcon_chr_new(struct vcon_loop *loop, const char *spec, struct vcon_chr **out,
 	chr = calloc(1, sizeof(*chr));
 	if (!chr)
 		goto out;
-	chr->ring = malloc(o->buffer);
+	/* A power of two to index by mask; cap is the limit that counts. */
+	for (chr->mask = 1; chr->mask < o->buffer; chr->mask <<= 1)
+		;
+	chr->ring = malloc(chr->mask);
+	chr->mask--;
 	if (!chr->ring) {
 		free(chr);
 		chr = NULL;

@@ -94,7 +94,8 @@ struct vcon_chr {
 
 	/* Output ring: positions count bytes ever written/consumed. */
 	uint8_t *ring;
-	size_t cap;
+	size_t cap, mask;     /* limit; allocation size - 1 (a power of 2) */
+	size_t inflight;      /* bytes from tail a write is sending now */
 	uint64_t head, tail;
 	enum vcon_chr_policy policy;
 
