@@ -83,6 +83,7 @@ TESTUTIL_SRCS += tests/lib/testutil.c
 
 # Benchmarks: bench/NAME.c, run with --smoke by `make check`.
 BENCHES += uart_bench
+BENCHES += chr_bench
 
 # Fuzz targets: tests/fuzz/fuzz_NAME.c, bounded runs in `make check`.
 FUZZERS += uart
@@ -99,7 +100,8 @@ FUZZ_BINS     := $(FUZZERS:%=build/fuzz/fuzz_%)
 	deps check-headers check-symbols check-unit check-conformance check-kvm \
 	check-fuzz check-bench
 
-all: build/libvcon.a build/libvcon.so build/vcon.pc build/uart-qtest
+all: build/libvcon.a build/libvcon.so build/vcon.pc build/uart-qtest \
+	build/examples/tinyvmm
 
 # ---- the library
 build/obj/%.o: %.c
@@ -156,6 +158,19 @@ build/asan/examples/%.o: examples/%.c
 
 build/asan/test_tinyvmm_options: build/asan/examples/tinyvmm/options.o
 
+build/examples/tinyvmm: examples/tinyvmm/main.c examples/tinyvmm/options.c \
+		build/libvcon.a
+	@mkdir -p $(@D)
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) build/libvcon.a -pthread
+
+build/asan/tinyvmm: examples/tinyvmm/main.c examples/tinyvmm/options.c \
+		build/asan/libvcon.a
+	@mkdir -p $(@D)
+	$(quiet) CC $@
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $(filter %.c,$^) build/asan/libvcon.a \
+		-pthread
+
 build/examples/wire_uart: examples/wire_uart.c build/libvcon.a
 	@mkdir -p $(@D)
 	$(quiet) CC $<
@@ -174,9 +189,20 @@ build/asan/uart-qcompare: tests/conformance/uart_qcompare.c
 # ---- KVM tests: run through tests/with-kvm (nested KVM when no /dev/kvm)
 KVM_TESTS += kvm_smoke
 KVM_TESTS += kvm_boot_linux
+KVM_TESTS += tinyvmm_console
 KVM_TEST_BINS := $(KVM_TESTS:%=build/asan/%)
 # The newest stock kernel tools/setup installed, and a busybox initramfs.
 GUEST_KERNEL = $(shell ls /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n 1)
+
+build/asan/tinyvmm_console: tests/kvm/tinyvmm_console.c
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $<
+
+build/e2e/console.cpio.gz: tests/kvm/console-init.sh tests/e2e/mkinitramfs
+	@mkdir -p $(@D)
+	$(quiet) GEN $@
+	$(Q)tests/e2e/mkinitramfs $@ tests/kvm/console-init.sh
 
 build/asan/kvm_%: tests/kvm/kvm_%.c build/asan/libvcon.a
 	@mkdir -p $(@D)
@@ -192,7 +218,7 @@ build/e2e/boot.cpio.gz: tests/kvm/boot-init.sh tests/e2e/mkinitramfs
 build/bench/%: bench/%.c build/libvcon.a
 	@mkdir -p $(@D)
 	$(quiet) CC $<
-	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< build/libvcon.a -pthread
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< build/libvcon.a -pthread -lutil
 
 # ---- fuzzers: clang, libFuzzer
 FUZZ_CFLAGS = -std=c11 -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -297,10 +323,13 @@ check-conformance: build/uart-qtest build/asan/uart-qcompare
 		diff -u tests/conformance/libvcon-only.expected - && \
 		echo "conformance: libvcon-only commands (RX, timeout, break, back-pressure) match tests/conformance/libvcon-only.expected"
 
-check-kvm: $(KVM_TEST_BINS) build/e2e/boot.cpio.gz
+check-kvm: $(KVM_TEST_BINS) build/e2e/boot.cpio.gz build/asan/tinyvmm \
+		build/e2e/console.cpio.gz
 	@tests/with-kvm build/asan/kvm_smoke
 	@tests/with-kvm build/asan/kvm_boot_linux $(GUEST_KERNEL) \
 		build/e2e/boot.cpio.gz
+	@tests/with-kvm build/asan/tinyvmm_console build/asan/tinyvmm \
+		$(GUEST_KERNEL) build/e2e/console.cpio.gz
 
 check-fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \

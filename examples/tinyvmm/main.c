@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tinyvmm: a small VMM on libvcon that boots a stock Linux kernel with its
+ * console on COM1. The command line is QEMU's (see options.h), so
+ *
+ *   tinyvmm -kernel bzImage -initrd initrd -append console=ttyS0 -nographic
+ *
+ * behaves as the same qemu-system-x86_64 line would: COM1 on stdio with
+ * the Ctrl-A keys, -serial/-chardev for the other ports and backends, the
+ * guest's reboot restarting it (or ending tinyvmm with -no-reboot).
+ *
+ * Threads: vCPUs (libvcon's), the chardev loop, and one that waits for
+ * SIGINT/SIGTERM/SIGHUP (blocked everywhere else) and stops the VM, so
+ * every exit goes through the same teardown and the terminal is restored.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vcon.h>
+
+#include "options.h"
+
+static const struct {
+	uint16_t base;
+	uint8_t irq;
+} com_ports[TVM_MAX_SERIAL] = {
+	{ VCON_COM1_BASE, VCON_COM1_IRQ },
+	{ VCON_COM2_BASE, VCON_COM2_IRQ },
+	{ VCON_COM3_BASE, VCON_COM3_IRQ },
+	{ VCON_COM4_BASE, VCON_COM4_IRQ },
+};
+
+/*
+ * COM1 and COM3 share IRQ 4, COM2 and COM4 IRQ 3: the line is the OR of
+ * the ports driving it, or one port lowering it would hide the other.
+ */
+struct shared_irq {
+	pthread_mutex_t lock;
+	struct vcon_irq line;
+	unsigned levels; /* bit per port */
+};
+
+struct port_irq {
+	struct shared_irq *shared;
+	unsigned bit;
+};
+
+struct tvm {
+	struct tvm_options o;
+	struct vcon_loop *loop;
+	struct vcon_chr *named[TVM_MAX_CHARDEV];
+	size_t nnamed;
+	struct vcon_chr *com_chr[TVM_MAX_SERIAL]; /* NULL: not connected */
+	bool com_owned[TVM_MAX_SERIAL];
+	struct shared_irq irqs[2];
+	struct port_irq port_irqs[TVM_MAX_SERIAL];
+	struct vcon_serial *com[TVM_MAX_SERIAL];
+	pthread_mutex_t vm_lock; /* guards vm for the loop and signal threads */
+	struct vcon_vm *vm;
+	bool quit;               /* C-a x or a signal: do not restart */
+	int signal;
+};
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("tinyvmm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void
+stop_vm(struct tvm *t, int sig)
+{
+	pthread_mutex_lock(&t->vm_lock);
+	t->quit = true;
+	if (sig)
+		t->signal = sig;
+	if (t->vm)
+		vcon_vm_request_stop(t->vm, VCON_VM_EXIT_STOPPED);
+	pthread_mutex_unlock(&t->vm_lock);
+}
+
+static void *
+signal_thread(void *arg)
+{
+	struct tvm *t = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	for (;;)
+		if (sigwait(&set, &sig) == 0)
+			stop_vm(t, sig);
+	return NULL;
+}
+
+static void
+on_chr_event(void *ctx, enum vcon_chr_event ev, int arg)
+{
+	struct tvm *t = ctx;
+
+	if (ev == VCON_CHR_EVENT_QUIT)
+		stop_vm(t, 0);
+	else if (ev == VCON_CHR_EVENT_ERROR)
+		fprintf(stderr, "tinyvmm: console I/O error: %s\r\n",
+			strerror(arg));
+}
+
+static void
+shared_irq_set(void *ctx, bool level)
+{
+	struct port_irq *p = ctx;
+	struct shared_irq *s = p->shared;
+	unsigned before, after;
+
+	pthread_mutex_lock(&s->lock);
+	before = s->levels;
+	s->levels = level ? before | p->bit : before & ~p->bit;
+	after = s->levels;
+	if (!before != !after)
+		s->line.set_level(s->line.ctx, after != 0);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static struct vcon_chr *
+find_named(struct tvm *t, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < t->nnamed; i++)
+		if (!strcmp(vcon_chr_id(t->named[i]), id))
+			return t->named[i];
+	return NULL;
+}
+
+static void
+report_pty(struct vcon_chr *chr, const char *label)
+{
+	const char *name = vcon_chr_pty_name(chr);
+
+	if (name)
+		fprintf(stderr, "char device redirected to %s (label %s)\n",
+			name, label);
+}
+
+/* Chardevs live for the whole run, across guest reboots. */
+static void
+open_chardevs(struct tvm *t)
+{
+	struct vcon_error err;
+	struct vcon_chr *chr;
+	char label[32];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < t->o.nchardev; i++) {
+		rc = vcon_chr_new(t->loop, t->o.chardev[i], &chr, &err);
+		if (rc < 0)
+			die("-chardev %s: %s", t->o.chardev[i],
+			    err.msg[0] ? err.msg : strerror(-rc));
+		if (!*vcon_chr_id(chr))
+			die("-chardev %s: 'id' is required", t->o.chardev[i]);
+		if (find_named(t, vcon_chr_id(chr)))
+			die("-chardev %s: duplicate id '%s'", t->o.chardev[i],
+			    vcon_chr_id(chr));
+		t->named[t->nnamed++] = chr;
+		report_pty(chr, vcon_chr_id(chr));
+	}
+	if (t->o.nserial == 0) /* QEMU's -nographic default, and ours */
+		t->o.serial[t->o.nserial++] = "mon:stdio";
+	for (i = 0; i < t->o.nserial; i++) {
+		const char *spec = t->o.serial[i];
+
+		if (!strncmp(spec, "chardev:", 8)) {
+			t->com_chr[i] = find_named(t, spec + 8);
+			if (!t->com_chr[i])
+				die("-serial %s: no -chardev with id '%s'",
+				    spec, spec + 8);
+			continue;
+		}
+		snprintf(label, sizeof(label), "serial%zu", i);
+		rc = vcon_chr_new_serial(t->loop, spec, label, &chr, &err);
+		if (rc == -ENOENT) /* none */
+			continue;
+		if (rc < 0)
+			die("-serial %s: %s", spec,
+			    err.msg[0] ? err.msg : strerror(-rc));
+		t->com_chr[i] = chr;
+		t->com_owned[i] = true;
+		report_pty(chr, label);
+	}
+}
+
+static void
+close_chardevs(struct tvm *t)
+{
+	size_t i;
+
+	for (i = 0; i < TVM_MAX_SERIAL; i++)
+		if (t->com_owned[i])
+			vcon_chr_free(t->com_chr[i]);
+	for (i = 0; i < t->nnamed; i++)
+		vcon_chr_free(t->named[i]);
+}
+
+/* One boot: a fresh VM with the ports on the same chardevs. */
+static enum vcon_vm_exit
+boot(struct tvm *t)
+{
+	struct vcon_vm_config cfg = { .mem_size = t->o.mem_bytes,
+				      .nr_vcpus = t->o.smp };
+	struct vcon_serial_config scfg;
+	struct vcon_error err = { "" };
+	enum vcon_vm_exit why;
+	struct vcon_vm *vm;
+	size_t i;
+	int rc;
+
+	rc = vcon_vm_new(&cfg, &vm, &err);
+	if (rc < 0)
+		die("%s", err.msg[0] ? err.msg : strerror(-rc));
+	if (vcon_vm_add_reset_ports(vm) < 0)
+		die("cannot map the reset ports");
+	for (i = 0; i < 2; i++) {
+		t->irqs[i].line = vcon_vm_irq(vm, i ? VCON_COM2_IRQ
+						    : VCON_COM1_IRQ);
+		t->irqs[i].levels = 0;
+	}
+	for (i = 0; i < t->o.nserial; i++) {
+		t->port_irqs[i].shared = &t->irqs[i % 2];
+		t->port_irqs[i].bit = 1u << i;
+		scfg = (struct vcon_serial_config){
+			.irq = { shared_irq_set, &t->port_irqs[i] },
+			.loop = t->loop,
+			.chr = t->com_chr[i],
+			.event = on_chr_event,
+			.event_ctx = t,
+		};
+		rc = vcon_serial_new(&scfg, &t->com[i]);
+		if (rc == -EBUSY)
+			die("-serial %s: the chardev is already in use (add "
+			    "mux=on to share it)",
+			    t->o.serial[i]);
+		if (rc < 0 || vcon_serial_map(t->com[i], vcon_vm_pio_bus(vm),
+					      com_ports[i].base) < 0)
+			die("cannot create COM%zu", i + 1);
+	}
+	rc = vcon_vm_load_bzimage(vm, t->o.kernel, t->o.initrd,
+				  t->o.append ? t->o.append : "", &err);
+	if (rc < 0)
+		die("%s", err.msg);
+	pthread_mutex_lock(&t->vm_lock);
+	t->vm = vm;
+	if (t->quit)
+		vcon_vm_request_stop(vm, VCON_VM_EXIT_STOPPED);
+	pthread_mutex_unlock(&t->vm_lock);
+	rc = vcon_vm_run(vm, &why, &err);
+	pthread_mutex_lock(&t->vm_lock);
+	t->vm = NULL;
+	pthread_mutex_unlock(&t->vm_lock);
+	if (rc < 0) {
+		snprintf(err.msg, sizeof(err.msg), "%s", strerror(-rc));
+		why = VCON_VM_EXIT_ERROR;
+	}
+	if (why == VCON_VM_EXIT_ERROR)
+		fprintf(stderr, "tinyvmm: the VM failed: %s\r\n", err.msg);
+	for (i = 0; i < t->o.nserial; i++) {
+		vcon_serial_free(t->com[i]);
+		t->com[i] = NULL;
+	}
+	vcon_vm_free(vm);
+	return why;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct tvm t;
+	enum vcon_vm_exit why;
+	pthread_t sig_th;
+	sigset_t set;
+	char msg[256];
+	size_t i;
+
+	if (tvm_parse_options(argc, argv, &t.o, msg, sizeof(msg)) < 0)
+		die("%s", msg);
+	if (t.o.help) {
+		fputs(tvm_usage, stdout);
+		return 0;
+	}
+	if (t.o.version) {
+		printf("tinyvmm (libvcon %s)\n", vcon_version());
+		return 0;
+	}
+	for (i = 0; i < t.o.ndevice; i++)
+		die("-device %s: virtio-serial is not available yet",
+		    t.o.device[i]);
+	/* Before any thread: they all inherit the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_mutex_init(&t.vm_lock, NULL);
+	for (i = 0; i < 2; i++)
+		pthread_mutex_init(&t.irqs[i].lock, NULL);
+	if (vcon_loop_new(&t.loop) < 0 || vcon_loop_start_thread(t.loop) < 0)
+		die("cannot start the event loop");
+	open_chardevs(&t);
+	if (pthread_create(&sig_th, NULL, signal_thread, &t) != 0)
+		die("cannot start the signal thread");
+	pthread_detach(sig_th);
+	for (;;) {
+		why = boot(&t);
+		if (why != VCON_VM_EXIT_REBOOT && why != VCON_VM_EXIT_SHUTDOWN)
+			break;
+		if (t.o.no_reboot || t.quit)
+			break;
+	}
+	close_chardevs(&t);
+	vcon_loop_stop(t.loop);
+	vcon_loop_join(t.loop);
+	vcon_loop_free(t.loop);
+	if (t.signal)
+		fprintf(stderr, "tinyvmm: terminating on signal %d\n",
+			t.signal);
+	return why == VCON_VM_EXIT_ERROR ? 1 : 0;
+}

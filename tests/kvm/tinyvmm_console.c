@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * End to end through tinyvmm, as a user would drive it: a stock kernel
+ * boots with its console on COM1 and this program is the terminal.
+ *   interactive: the guest prompts, we type a line, the guest answers it,
+ *                then reboots; with -no-reboot tinyvmm exits 0.
+ *   quit:        Ctrl-A x at the prompt ends tinyvmm at once, exit 0.
+ *   ports:       COM1 to a file, COM2 to a unix socket server we connect
+ *                to; Linux finds ttyS1 at 0x2f8 irq 3 and what the guest
+ *                writes to it arrives on the socket.
+ * Run through tests/with-kvm: tinyvmm_console TINYVMM BZIMAGE INITRD
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OUT_MAX (1 << 20)
+/* Seconds for a boot under the nested L1; VCON_E2E_BOOT_S overrides. */
+static int BOOT_S = 240;
+
+static const char *tinyvmm, *kernel, *initrd;
+
+struct vmm {
+	pid_t pid;
+	int fd; /* our end of its stdin/stdout */
+	char out[OUT_MAX];
+	size_t len;
+	const char *name;
+};
+
+static int failures;
+
+static void
+fail(struct vmm *v, const char *fmt, ...)
+{
+	char path[128];
+	va_list ap;
+	FILE *f;
+
+	fprintf(stderr, "tinyvmm_console: %s: ", v->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "build/e2e/tinyvmm-%s.log", v->name);
+	f = fopen(path, "w");
+	if (f) {
+		fwrite(v->out, 1, v->len, f);
+		fclose(f);
+		fprintf(stderr, " (output in %s)", path);
+	}
+	fputc('\n', stderr);
+	failures++;
+}
+
+static void
+start(struct vmm *v, const char *name, const char *append,
+      const char *const *extra)
+{
+	const char *fixed[] = { tinyvmm, "-kernel",   kernel, "-initrd",
+				initrd,	 "-append",   append, "-m",
+				"256",	 "-no-reboot" };
+	char *argv[32];
+	int sv[2];
+	size_t n = 0, i;
+
+	memset(v, 0, sizeof(*v));
+	v->name = name;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		exit(2);
+	v->pid = fork();
+	if (v->pid == 0) {
+		/* In the child only: the copies go with exec. */
+		for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+			argv[n++] = strdup(fixed[i]);
+		while (extra && *extra)
+			argv[n++] = strdup(*extra++);
+		argv[n] = NULL;
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		execv(tinyvmm, argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	v->fd = sv[0];
+}
+
+/* Read until needle appears; false after timeout_s. */
+static bool
+expect(struct vmm *v, const char *needle, int timeout_s)
+{
+	struct pollfd pfd = { .fd = v->fd, .events = POLLIN };
+	time_t end = time(NULL) + timeout_s;
+	ssize_t n;
+
+	while (!memmem(v->out, v->len, needle, strlen(needle))) {
+		if (time(NULL) >= end || poll(&pfd, 1, 1000) < 0)
+			return false;
+		if (!(pfd.revents & (POLLIN | POLLHUP)))
+			continue;
+		n = read(v->fd, v->out + v->len, OUT_MAX - 1 - v->len);
+		if (n <= 0)
+			return memmem(v->out, v->len, needle, strlen(needle));
+		v->len += (size_t)n;
+		if (getenv("VCON_E2E_VERBOSE"))
+			fwrite(v->out + v->len - (size_t)n, 1, (size_t)n, stderr);
+	}
+	return true;
+}
+
+/* Wait for exit; returns the status code, or -1 (killed after timeout). */
+static int
+finish(struct vmm *v, int timeout_s)
+{
+	time_t end = time(NULL) + timeout_s;
+	int status;
+
+	for (;;) {
+		if (waitpid(v->pid, &status, WNOHANG) == v->pid)
+			break;
+		if (time(NULL) >= end) {
+			fprintf(stderr, "tinyvmm_console: %s: killing tinyvmm\n",
+				v->name);
+			kill(v->pid, SIGKILL);
+			waitpid(v->pid, &status, 0);
+			close(v->fd);
+			return -1;
+		}
+		expect(v, "\001never", 1); /* keep draining its output */
+	}
+	close(v->fd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void
+interactive(void)
+{
+	static struct vmm v;
+	int rc;
+
+	start(&v, "interactive",
+	      "console=ttyS0 panic=-1 loglevel=7 vcon.e2e=interactive", NULL);
+	if (!expect(&v, "ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) "
+			"is a 16550A",
+		    BOOT_S))
+		fail(&v, "Linux did not find a 16550A at 0x3f8");
+	if (!expect(&v, "READY>", BOOT_S))
+		fail(&v, "no prompt from the guest");
+	if (write(v.fd, "ping\r", 5) != 5)
+		fail(&v, "cannot type: %s", strerror(errno));
+	if (!expect(&v, "got:ping", 60))
+		fail(&v, "the guest did not echo what was typed");
+	rc = finish(&v, 60);
+	if (rc != 0)
+		fail(&v, "tinyvmm exited %d after the guest rebooted", rc);
+}
+
+static void
+quit(void)
+{
+	static struct vmm v;
+	int rc;
+
+	start(&v, "quit", "console=ttyS0 panic=-1 vcon.e2e=quit", NULL);
+	if (!expect(&v, "READY>", BOOT_S))
+		fail(&v, "no prompt from the guest");
+	if (write(v.fd, "\001x", 2) != 2)
+		fail(&v, "cannot type: %s", strerror(errno));
+	rc = finish(&v, 20);
+	if (rc != 0)
+		fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
+}
+
+static void
+ports(void)
+{
+	static struct vmm v;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[128], log[160], sock[160], chardev[256], serial1[200];
+	const char *extra[] = { "-serial", serial1, "-chardev", chardev,
+				"-serial", "chardev:com2", NULL };
+	char got[4096] = "";
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, i, rc;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/vcon-e2e-XXXXXX", tmp);
+	if (!mkdtemp(dir))
+		exit(2);
+	snprintf(log, sizeof(log), "%s/com1.log", dir);
+	snprintf(sock, sizeof(sock), "%s/com2.sock", dir);
+	snprintf(serial1, sizeof(serial1), "file:%s", log);
+	snprintf(chardev, sizeof(chardev),
+		 "socket,id=com2,path=%s,server=on,wait=off", sock);
+	start(&v, "ports", "console=ttyS0 panic=-1 loglevel=7 vcon.e2e=ports",
+	      extra);
+	strcpy(sun.sun_path, sock);
+	for (i = 0; i < 200 && fd < 0; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			close(fd);
+			fd = -1;
+			usleep(50000);
+		}
+	}
+	if (fd < 0)
+		fail(&v, "cannot connect to COM2's socket %s", sock);
+	rc = finish(&v, BOOT_S);
+	if (rc != 0)
+		fail(&v, "tinyvmm exited %d", rc);
+	while (fd >= 0 && len < sizeof(got) - 1 &&
+	       (n = read(fd, got + len, sizeof(got) - 1 - len)) > 0)
+		len += (size_t)n;
+	got[len] = 0;
+	if (!strstr(got, "hello-ttyS1"))
+		fail(&v, "COM2's socket got '%s', not the guest's line", got);
+	if (fd >= 0)
+		close(fd);
+	v.len = 0;
+	f = fopen(log, "r");
+	if (f) {
+		v.len = fread(v.out, 1, OUT_MAX - 1, f);
+		fclose(f);
+	}
+	if (!memmem(v.out, v.len, "ttyS1 at I/O 0x2f8 (irq = 3", 27))
+		fail(&v, "COM1's file log does not show ttyS1 at 0x2f8 irq 3");
+	if (!memmem(v.out, v.len, "LIBVCON-INIT-OK", 15))
+		fail(&v, "COM1's file log lacks init's marker");
+	unlink(log);
+	unlink(sock);
+	rmdir(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: tinyvmm_console TINYVMM BZIMAGE INITRD "
+				"[interactive|quit|ports]\n");
+		return 2;
+	}
+	if (getenv("VCON_E2E_BOOT_S"))
+		BOOT_S = atoi(getenv("VCON_E2E_BOOT_S"));
+	tinyvmm = argv[1];
+	kernel = argv[2];
+	initrd = argv[3];
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 4 || !strcmp(argv[4], "interactive"))
+		interactive();
+	if (argc == 4 || !strcmp(argv[4], "quit"))
+		quit();
+	if (argc == 5 && !strcmp(argv[4], "quit3")) {
+		quit();
+		quit();
+		quit();
+	}
+	if (argc == 4 || !strcmp(argv[4], "ports"))
+		ports();
+	if (failures)
+		return 1;
+	printf("tinyvmm_console: typed input echoed, Ctrl-A x quits, "
+	       "COM1 file and COM2 socket carry the guest's output\n");
+	return 0;
+}
