@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "kvm_impl.h"
+#include "le.h"
 
 #define GDT_ADDR 0x500
 #define BOOT_PARAMS 0x7000
@@ -70,27 +71,6 @@ fail(struct vcon_error *err, int rc, const char *fmt, ...)
 		va_end(ap);
 	}
 	return rc;
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
 }
 
 static uint32_t
@@ -137,16 +117,6 @@ slurp(const char *path, uint8_t **buf, size_t *len)
 out:
 	close(fd);
 	return rc;
-}
-
-static uint8_t
-checksum(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-
-	while (len--)
-		sum = (uint8_t)(sum + *p++);
-	return (uint8_t)-sum;
 }
 
 /*
@@ -344,9 +314,12 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 	bp[BP_E820_ENTRIES] = 0;
 	add_e820(bp, 0, EBDA_START, 1);
 	add_e820(bp, EBDA_START, 0xa0000 - EBDA_START, 2);
-	add_e820(bp, 0xf0000, 0x10000, 2);
+	/* The BIOS area: MP table at 0xF0000, ACPI tables at 0xE0000. */
+	add_e820(bp, 0xe0000, 0x20000, 2);
 	add_e820(bp, KERNEL_ADDR, vm->mem_size - KERNEL_ADDR, 1);
 	write_mptable(vm);
+	if (vm->acpi)
+		vcon__acpi_write_tables(vm, bp);
 	rc = set_entry_state(&vm->vcpus[0]);
 	if (rc)
 		fail(err, rc, "setting vCPU 0's entry state: %s", strerror(-rc));

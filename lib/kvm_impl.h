@@ -41,10 +41,14 @@ struct vcon_vm {
 	bool stopping;           /* under lock */
 	enum vcon_vm_exit why;   /* under lock */
 	char msg[256];           /* error text, under lock */
+
+	bool acpi;               /* vcon_vm_add_acpi: write tables at load */
+	uint16_t pm_en, pm_cnt;  /* ACPI PM1 registers (vCPU threads) */
 };
 
 int vcon__vcpu_init(struct vcon_vm *vm, unsigned id, struct vcon_error *err);
 void *vcon__vcpu_thread(void *arg);
 void vcon__vm_fail(struct vcon_vm *vm, const char *msg);
+void vcon__acpi_write_tables(struct vcon_vm *vm, uint8_t *boot_params);
 
 #endif /* VCON_KVM_IMPL_H */

@@ -235,8 +235,8 @@ boot(struct tvm *t)
 	rc = vcon_vm_new(&cfg, &vm, &err);
 	if (rc < 0)
 		die("%s", err.msg[0] ? err.msg : strerror(-rc));
-	if (vcon_vm_add_reset_ports(vm) < 0)
-		die("cannot map the reset ports");
+	if (vcon_vm_add_reset_ports(vm) < 0 || vcon_vm_add_acpi(vm) < 0)
+		die("cannot map the reset and ACPI ports");
 	for (i = 0; i < 2; i++) {
 		t->irqs[i].line = vcon_vm_irq(vm, i ? VCON_COM2_IRQ
 						    : VCON_COM1_IRQ);
@@ -280,6 +280,8 @@ boot(struct tvm *t)
 	}
 	if (why == VCON_VM_EXIT_ERROR)
 		fprintf(stderr, "tinyvmm: the VM failed: %s\r\n", err.msg);
+	if (why == VCON_VM_EXIT_SHUTDOWN)
+		fprintf(stderr, "tinyvmm: the guest triple-faulted\r\n");
 	for (i = 0; i < t->o.nserial; i++) {
 		vcon_serial_free(t->com[i]);
 		t->com[i] = NULL;

@@ -111,6 +111,21 @@ VCON_API VCON_NODISCARD int
 vcon_vm_add_reset_ports(struct vcon_vm *vm);
 
 /*
+ * vcon_vm_add_acpi - give the guest ACPI so that its poweroff ends the VM:
+ * a PM1 block at ports 0x600-0x605 and, written by vcon_vm_load_bzimage,
+ * ACPI tables (RSDP at 0xE0000, XSDT, FADT, FACS, MADT, and a DSDT with
+ * \_S5). The guest's poweroff then stops the VM with
+ * VCON_VM_EXIT_POWEROFF, and its reboot goes through the FADT's reset
+ * register (port 0xCF9; map it with vcon_vm_add_reset_ports). Without
+ * this call the guest gets only the MP table, and a poweroff halts it.
+ *
+ * Returns: 0, or -EEXIST when a device already has one of the ports.
+ * Context: before vcon_vm_load_bzimage.
+ */
+VCON_API VCON_NODISCARD int
+vcon_vm_add_acpi(struct vcon_vm *vm);
+
+/*
  * vcon_vm_run - start the vCPU threads and wait until the VM stops.
  *
  * Returns: 0 with *why set, or a negative errno (thread creation); for

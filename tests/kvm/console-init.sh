@@ -10,6 +10,8 @@ case "$(cat /proc/cmdline)" in
 	echo "READY>"
 	read -r line
 	echo "got:$line"
+	echo "SYSRQ>"
+	read -r line
 	;;
 *vcon.e2e=quit*)
 	echo "READY>"
@@ -17,6 +19,12 @@ case "$(cat /proc/cmdline)" in
 	;;
 *vcon.e2e=ports*)
 	echo "hello-ttyS1" >/dev/ttyS1
+	;;
+*vcon.e2e=poweroff*)
+	poweroff -f
+	;;
+*vcon.e2e=panic*)
+	echo c >/proc/sysrq-trigger
 	;;
 esac
 reboot -f
