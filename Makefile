@@ -102,7 +102,7 @@ FUZZ_BINS     := $(FUZZERS:%=build/fuzz/fuzz_%)
 	check-fuzz check-bench
 
 all: build/libvcon.a build/libvcon.so build/vcon.pc build/uart-qtest \
-	build/examples/tinyvmm
+	build/tinyvmm
 
 # ---- the library
 build/obj/%.o: %.c
@@ -159,7 +159,7 @@ build/asan/examples/%.o: examples/%.c
 
 build/asan/test_tinyvmm_options: build/asan/examples/tinyvmm/options.o
 
-build/examples/tinyvmm: examples/tinyvmm/main.c examples/tinyvmm/options.c \
+build/tinyvmm: examples/tinyvmm/main.c examples/tinyvmm/options.c \
 		build/libvcon.a
 	@mkdir -p $(@D)
 	$(quiet) CC $@
@@ -199,6 +199,19 @@ build/asan/tinyvmm_console: tests/kvm/tinyvmm_console.c
 	@mkdir -p $(@D)
 	$(quiet) CC $<
 	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $<
+
+build/e2e/demo.cpio.gz: tests/e2e/demo-init.sh tests/e2e/mkinitramfs
+	@mkdir -p $(@D)
+	$(quiet) GEN $@
+	$(Q)tests/e2e/mkinitramfs $@ tests/e2e/demo-init.sh
+
+# Boots the stock kernel in tinyvmm with a shell on this terminal, through
+# the nested runner where /dev/kvm is missing. Ctrl-A x quits.
+demo: deps
+	@$(MAKE) --no-print-directory build/tinyvmm build/e2e/demo.cpio.gz
+	@tests/with-kvm --interactive build/tinyvmm -kernel $(GUEST_KERNEL) \
+		-initrd build/e2e/demo.cpio.gz -append "console=ttyS0 quiet" \
+		-m 256M
 
 build/e2e/console.cpio.gz: tests/kvm/console-init.sh tests/e2e/mkinitramfs
 	@mkdir -p $(@D)

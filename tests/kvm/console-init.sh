@@ -20,6 +20,19 @@ case "$(cat /proc/cmdline)" in
 *vcon.e2e=ports*)
 	echo "hello-ttyS1" >/dev/ttyS1
 	;;
+*vcon.e2e=bulk*)
+	# 1 MiB of random bytes out through raw ttyS1 (COM2), then 64 KiB in
+	# through raw ttyS2 (COM3, sharing IRQ 4 with the console).
+	head -c 1048576 /dev/urandom >/tmp/tx
+	echo "TXSUM $(md5sum </tmp/tx)"
+	stty -F /dev/ttyS1 raw -echo
+	cat /tmp/tx >/dev/ttyS1
+	echo "TXDONE"
+	stty -F /dev/ttyS2 raw -echo
+	echo "RXREADY"
+	head -c 65536 </dev/ttyS2 >/tmp/rx
+	echo "RXSUM $(md5sum </tmp/rx)"
+	;;
 *vcon.e2e=poweroff*)
 	poweroff -f
 	;;

@@ -10,6 +10,10 @@
  *   panic:       a kernel panic with panic=-1 reboots, so -no-reboot
  *                ends tinyvmm with 0.
  *   restart:     without -no-reboot, the guest's reboot boots it again.
+ *   bulk:        1 MiB of random bytes from the guest through raw ttyS1
+ *                arrive byte-exact in COM2's file, and 64 KiB sent into
+ *                COM3's socket arrive byte-exact in the guest (md5sum on
+ *                both sides).
  *   ports:       COM1 to a file, COM2 to a unix socket server we connect
  *                to; Linux finds ttyS1 at 0x2f8 irq 3 and what the guest
  *                writes to it arrives on the socket.
@@ -338,13 +342,112 @@ restart(void)
 		fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
 }
 
+/* md5sum of a file, by the host's md5sum(1): 32 hex digits or "". */
+static void
+md5_of(const char *path, char *out)
+{
+	char cmd[300];
+	FILE *p;
+
+	out[0] = 0;
+	snprintf(cmd, sizeof(cmd), "md5sum < '%s'", path);
+	p = popen(cmd, "r");
+	if (!p)
+		return;
+	if (fscanf(p, "%32s", out) != 1)
+		out[0] = 0;
+	pclose(p);
+}
+
+/* The 32 hex digits after tag in the output, or "". */
+static void
+sum_after(const struct vmm *v, const char *tag, char *out)
+{
+	const char *p = memmem(v->out, v->len, tag, strlen(tag));
+
+	out[0] = 0;
+	if (p && sscanf(p + strlen(tag), "%32s", out) != 1)
+		out[0] = 0;
+}
+
+static void
+bulk(void)
+{
+	static struct vmm v;
+	static char data[65536];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[128], out2[160], in3[160], sock[160], chardev[256];
+	char serial2[200], want[40], got[40];
+	const char *extra[] = { "-no-reboot", "-serial", "mon:stdio", "-serial",
+				serial2, "-chardev", chardev, "-serial",
+				"chardev:com3", NULL };
+	int fd = -1, i, rc;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/vcon-bulk-XXXXXX", tmp);
+	if (!mkdtemp(dir))
+		exit(2);
+	snprintf(out2, sizeof(out2), "%s/com2.out", dir);
+	snprintf(in3, sizeof(in3), "%s/com3.in", dir);
+	snprintf(sock, sizeof(sock), "%s/com3.sock", dir);
+	snprintf(serial2, sizeof(serial2), "file:%s", out2);
+	snprintf(chardev, sizeof(chardev),
+		 "socket,id=com3,path=%s,server=on,wait=off", sock);
+	start(&v, "bulk", "console=ttyS0 panic=-1 vcon.e2e=bulk", extra);
+	if (!expect(&v, "TXDONE", 2 * BOOT_S))
+		fail(&v, "the guest did not finish sending 1 MiB");
+	sum_after(&v, "TXSUM ", want);
+	md5_of(out2, got);
+	if (!*want || strcmp(want, got))
+		fail(&v, "1 MiB guest->host: md5 %s in the guest, %s on the "
+			 "host", want, got);
+	if (!expect(&v, "RXREADY", 60))
+		fail(&v, "the guest is not ready to receive");
+	strcpy(sun.sun_path, sock);
+	for (i = 0; i < 100 && fd < 0; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			close(fd);
+			fd = -1;
+			usleep(50000);
+		}
+	}
+	f = fopen("/dev/urandom", "rb");
+	if (!f || fread(data, 1, sizeof(data), f) != sizeof(data))
+		exit(2);
+	fclose(f);
+	f = fopen(in3, "wb");
+	if (!f || fwrite(data, 1, sizeof(data), f) != sizeof(data))
+		exit(2);
+	fclose(f);
+	md5_of(in3, want);
+	if (fd < 0 || write(fd, data, sizeof(data)) != (ssize_t)sizeof(data))
+		fail(&v, "cannot send 64 KiB to COM3's socket");
+	if (!expect(&v, "RXSUM ", 2 * BOOT_S))
+		fail(&v, "the guest did not receive 64 KiB");
+	sum_after(&v, "RXSUM ", got);
+	if (strcmp(want, got))
+		fail(&v, "64 KiB host->guest: md5 %s sent, %s received", want,
+		     got);
+	rc = finish(&v, 60);
+	if (rc != 0)
+		fail(&v, "tinyvmm exited %d", rc);
+	if (fd >= 0)
+		close(fd);
+	unlink(out2);
+	unlink(in3);
+	unlink(sock);
+	rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc != 4 && argc != 5) {
 		fprintf(stderr, "usage: tinyvmm_console TINYVMM BZIMAGE INITRD "
 				"[interactive|quit|ports|poweroff|panic|"
-				"restart]\n");
+				"restart|bulk]\n");
 		return 2;
 	}
 	if (getenv("VCON_E2E_BOOT_S"))
@@ -372,6 +475,8 @@ main(int argc, char **argv)
 				 no_reboot, "Kernel panic");
 	if (argc == 4 || !strcmp(argv[4], "restart"))
 		restart();
+	if (argc == 4 || !strcmp(argv[4], "bulk"))
+		bulk();
 	if (argc == 5 && !strcmp(argv[4], "interactive3")) {
 		interactive();
 		interactive();
@@ -381,6 +486,7 @@ main(int argc, char **argv)
 		return 1;
 	printf("tinyvmm_console: typed input echoed, SysRq by Ctrl-A b, "
 	       "Ctrl-A x quits, COM1 file and COM2 socket carry the guest's "
-	       "output, poweroff/panic/reboot end or restart it\n");
+	       "output, poweroff/panic/reboot end or restart it, 1 MiB out "
+	       "and 64 KiB in byte-exact\n");
 	return 0;
 }
