@@ -2,8 +2,23 @@
 # init for tests/kvm/tinyvmm_console: what a user does at the console,
 # picked by vcon.e2e= on the kernel command line.
 mount -t devtmpfs dev /dev
-exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc
+case "$(cat /proc/cmdline)" in
+*vcon.e2e=four*)
+	# The kernel's console is ttyS1 (a file); the user is on ttyS0.
+	exec </dev/ttyS0 >/dev/ttyS0 2>&1
+	echo "LIBVCON-INIT-OK"
+	echo "hello-ttyS3" >/dev/ttyS3
+	echo "READY>"
+	read -r line
+	echo "got:$line"
+	echo "hello-ttyS2" >/dev/ttyS2
+	echo "PTY-WRITTEN"
+	read -r line
+	reboot -f
+	;;
+esac
+exec </dev/console >/dev/console 2>&1
 echo "LIBVCON-INIT-OK"
 case "$(cat /proc/cmdline)" in
 *vcon.e2e=interactive*)

@@ -10,6 +10,10 @@
  *   panic:       a kernel panic with panic=-1 reboots, so -no-reboot
  *                ends tinyvmm with 0.
  *   restart:     without -no-reboot, the guest's reboot boots it again.
+ *   four:        COM1-COM4 on stdio, file, pty and a unix socket; the
+ *                kernel's console on ttyS1 (the file) while the user
+ *                types on ttyS0; the guest's lines reach the pty and the
+ *                socket, and Linux finds all four ports.
  *   bulk:        1 MiB of random bytes from the guest through raw ttyS1
  *                arrive byte-exact in COM2's file, and 64 KiB sent into
  *                COM3's socket arrive byte-exact in the guest (md5sum on
@@ -99,6 +103,7 @@ start(struct vmm *v, const char *name, const char *append,
 		argv[n] = NULL;
 		dup2(sv[1], 0);
 		dup2(sv[1], 1);
+		dup2(sv[1], 2); /* as on a terminal: messages too */
 		execv(tinyvmm, argv);
 		_exit(127);
 	}
@@ -342,6 +347,23 @@ restart(void)
 		fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
 }
 
+/* Read what arrives on fd within 5 s, up to size bytes. */
+static ssize_t
+read_some(int fd, char *buf, size_t size)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < size && poll(&pfd, 1, got ? 200 : 5000) == 1) {
+		n = read(fd, buf + got, size - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 /* md5sum of a file, by the host's md5sum(1): 32 hex digits or "". */
 static void
 md5_of(const char *path, char *out)
@@ -441,13 +463,110 @@ bulk(void)
 	rmdir(dir);
 }
 
+static void
+four(void)
+{
+	static struct vmm v;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[128], log[160], sock[160], chardev[256], serial2[200];
+	char pty[64] = "", buf[256] = "";
+	const char *extra[] = { "-no-reboot", "-serial", "mon:stdio",
+				"-serial", serial2, "-serial", "pty",
+				"-chardev", chardev, "-serial", "chardev:com4",
+				NULL };
+	const char *p;
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, pfd = -1, i, rc;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/vcon-four-XXXXXX", tmp);
+	if (!mkdtemp(dir))
+		exit(2);
+	snprintf(log, sizeof(log), "%s/boot.log", dir);
+	snprintf(sock, sizeof(sock), "%s/com4.sock", dir);
+	snprintf(serial2, sizeof(serial2), "file:%s", log);
+	snprintf(chardev, sizeof(chardev),
+		 "socket,id=com4,path=%s,server=on,wait=off", sock);
+	start(&v, "four", "console=ttyS1 panic=-1 loglevel=7 vcon.e2e=four",
+	      extra);
+	/* tinyvmm names the pty as QEMU does, before the guest runs. */
+	if (!expect(&v, "(label serial2)", 30))
+		fail(&v, "tinyvmm did not name COM3's pty");
+	p = memmem(v.out, v.len, "redirected to ", 14);
+	if (p)
+		sscanf(p + 14, "%63s", pty);
+	pfd = *pty ? open(pty, O_RDWR | O_NOCTTY) : -1;
+	if (pfd < 0)
+		fail(&v, "cannot open COM3's pty '%s'", pty);
+	strcpy(sun.sun_path, sock);
+	for (i = 0; i < 100 && fd < 0; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			close(fd);
+			fd = -1;
+			usleep(50000);
+		}
+	}
+	if (!expect(&v, "READY>", BOOT_S))
+		fail(&v, "no prompt on ttyS0");
+	if (write(v.fd, "four\r", 5) != 5)
+		fail(&v, "cannot type: %s", strerror(errno));
+	if (!expect(&v, "got:four", 60))
+		fail(&v, "ttyS0 did not echo what was typed");
+	if (!expect(&v, "PTY-WRITTEN", 60))
+		fail(&v, "the guest did not write to ttyS2");
+	if (pfd >= 0)
+		len = (size_t)read_some(pfd, buf, sizeof(buf) - 1);
+	buf[len] = 0;
+	if (!strstr(buf, "hello-ttyS2"))
+		fail(&v, "COM3's pty got '%s'", buf);
+	len = 0;
+	if (fd >= 0)
+		len = (size_t)read_some(fd, buf, sizeof(buf) - 1);
+	buf[len] = 0;
+	if (!strstr(buf, "hello-ttyS3"))
+		fail(&v, "COM4's socket got '%s'", buf);
+	if (write(v.fd, "bye\r", 4) != 4)
+		fail(&v, "cannot type: %s", strerror(errno));
+	rc = finish(&v, 60);
+	if (rc != 0)
+		fail(&v, "tinyvmm exited %d", rc);
+	v.len = 0;
+	f = fopen(log, "r");
+	if (f) {
+		v.len = fread(v.out, 1, OUT_MAX - 1, f);
+		fclose(f);
+	}
+	for (i = 0; i < 4; i++) {
+		static const char *const ports[] = {
+			"ttyS0 at I/O 0x3f8 (irq = 4",
+			"ttyS1 at I/O 0x2f8 (irq = 3",
+			"ttyS2 at I/O 0x3e8 (irq = 4",
+			"ttyS3 at I/O 0x2e8 (irq = 3",
+		};
+
+		if (!memmem(v.out, v.len, ports[i], strlen(ports[i])))
+			fail(&v, "the boot log on COM2 lacks '%s'", ports[i]);
+	}
+	if (pfd >= 0)
+		close(pfd);
+	if (fd >= 0)
+		close(fd);
+	(void)n;
+	unlink(log);
+	unlink(sock);
+	rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc != 4 && argc != 5) {
 		fprintf(stderr, "usage: tinyvmm_console TINYVMM BZIMAGE INITRD "
 				"[interactive|quit|ports|poweroff|panic|"
-				"restart|bulk]\n");
+				"restart|four|bulk]\n");
 		return 2;
 	}
 	if (getenv("VCON_E2E_BOOT_S"))
@@ -475,6 +594,8 @@ main(int argc, char **argv)
 				 no_reboot, "Kernel panic");
 	if (argc == 4 || !strcmp(argv[4], "restart"))
 		restart();
+	if (argc == 4 || !strcmp(argv[4], "four"))
+		four();
 	if (argc == 4 || !strcmp(argv[4], "bulk"))
 		bulk();
 	if (argc == 5 && !strcmp(argv[4], "interactive3")) {
@@ -487,6 +608,6 @@ main(int argc, char **argv)
 	printf("tinyvmm_console: typed input echoed, SysRq by Ctrl-A b, "
 	       "Ctrl-A x quits, COM1 file and COM2 socket carry the guest's "
 	       "output, poweroff/panic/reboot end or restart it, 1 MiB out "
-	       "and 64 KiB in byte-exact\n");
+	       "and 64 KiB in byte-exact, four UARTs on four backends\n");
 	return 0;
 }
