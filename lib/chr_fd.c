@@ -119,6 +119,7 @@ file_open(struct vcon_chr *chr, const struct chr_opts *o,
 {
 	struct fd_priv *p = new_priv(chr);
 	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY;
+	struct stat st;
 
 	if (!p)
 		return -ENOMEM;
@@ -127,6 +128,10 @@ file_open(struct vcon_chr *chr, const struct chr_opts *o,
 	if (p->out < 0)
 		return chr_fail(err, errno, "file: cannot open '%s': %s",
 				o->path, strerror(errno));
+	/* A FIFO or device (file:/dev/stdout in a pipe): never block the
+	 * loop on it. The open file is ours, so the flag is too. */
+	if (fstat(p->out, &st) == 0 && !S_ISREG(st.st_mode))
+		(void)chr_set_nonblock(p->out);
 	if (o->input_path) {
 		p->in = open(o->input_path,
 			     O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);

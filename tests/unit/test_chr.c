@@ -523,6 +523,35 @@ test_file_enospc_is_reported_once(void **state)
 	rec_fini(&r);
 }
 
+/* file: on a FIFO nobody reads: back-pressure, and free does not hang. */
+static void
+test_file_on_a_stuck_fifo_never_blocks(void **state)
+{
+	struct fx *fx = *state;
+	static char big[256 * 1024];
+	struct vcon_chr *chr;
+	char path[128];
+	struct rec r;
+	size_t took;
+	int rd;
+
+	path_in(fx, path, sizeof(path), "fifo");
+	assert_int_equal(mkfifo(path, 0600), 0);
+	rd = open(path, O_RDONLY | O_NONBLOCK); /* there, but never reads */
+	assert_true(rd >= 0);
+	chr = must_new(fx, "file,path=%s", path);
+	rec_init(&r);
+	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
+	took = vcon_chr_fe_write(r.fe, big, sizeof(big));
+	usleep(20000);
+	took += vcon_chr_fe_write(r.fe, big, sizeof(big));
+	assert_true(took < 2 * sizeof(big));
+	vcon_chr_detach(r.fe);
+	vcon_chr_free(chr);
+	close(rd);
+	rec_fini(&r);
+}
+
 static int
 open_slave(const char *name)
 {
@@ -1035,6 +1064,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_file_output_input_and_append),
 		T(test_file_enospc_is_reported_once),
+		T(test_file_on_a_stuck_fifo_never_blocks),
 		T(test_pty_backlog_goes_to_each_new_client),
 		T(test_unix_server_one_client_at_a_time),
 		T(test_unix_stale_replaced_live_refused),
