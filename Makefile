@@ -97,7 +97,7 @@ TEST_BINS     := $(TESTS:%=build/asan/test_%)
 BENCH_BINS    := $(BENCHES:%=build/bench/%)
 FUZZ_BINS     := $(FUZZERS:%=build/fuzz/fuzz_%)
 
-.PHONY: all check check-examples check-install bench bench-compare fuzz demo install uninstall clean format-check \
+.PHONY: all check check-examples check-install bench bench-compare bench-e2e fuzz demo install uninstall clean format-check \
 	deps check-headers check-symbols check-unit check-conformance check-kvm \
 	check-fuzz check-bench
 
@@ -212,6 +212,16 @@ demo: deps
 	@tests/with-kvm --interactive build/tinyvmm -kernel $(GUEST_KERNEL) \
 		-initrd build/e2e/demo.cpio.gz -append "console=ttyS0 quiet" \
 		-m 256M
+
+build/e2e/bench.cpio.gz: bench/e2e-init.sh tests/e2e/mkinitramfs
+	@mkdir -p $(@D)
+	$(quiet) GEN $@
+	$(Q)tests/e2e/mkinitramfs $@ bench/e2e-init.sh
+
+# tinyvmm against QEMU -accel kvm, end to end (boot, ttyS throughput).
+bench-e2e: deps
+	@$(MAKE) --no-print-directory build/tinyvmm build/e2e/bench.cpio.gz
+	@tests/with-kvm bench/e2e $(E2E_KIB)
 
 build/e2e/console.cpio.gz: tests/kvm/console-init.sh tests/e2e/mkinitramfs
 	@mkdir -p $(@D)
