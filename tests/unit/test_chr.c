@@ -689,6 +689,71 @@ test_unix_server_one_client_at_a_time(void **state)
 	rec_fini(&r);
 }
 
+/* socat, an independent implementation, as the client and as the server. */
+static void
+test_socat_as_the_peer(void **state)
+{
+	struct fx *fx = *state;
+	char path[128], spath[128], out[128], cmd[512];
+	struct vcon_chr *chr;
+	struct rec r;
+	size_t len;
+	char *got;
+	int i;
+
+	if (system("command -v socat >/dev/null") != 0)
+		fail_msg("socat is missing: run tools/setup");
+	/* Our server, socat the client: it gets the backlog and types. */
+	path_in(fx, path, sizeof(path), "srv.sock");
+	path_in(fx, out, sizeof(out), "socat.out");
+	chr = must_new(fx, "socket,path=%s,server=on,wait=off", path);
+	rec_init(&r);
+	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
+	fe_write_all(&r, "boot log\n", 9);
+	snprintf(cmd, sizeof(cmd),
+		 "(printf 'typed'; sleep 1) | timeout 5 socat - UNIX-CONNECT:%s "
+		 "> %s",
+		 path, out);
+	assert_int_equal(system(cmd), 0);
+	assert_true(rec_wait_len(&r, 5));
+	assert_memory_equal(r.buf, "typed", 5);
+	got = slurp(out, &len);
+	assert_int_equal(len, 9);
+	assert_memory_equal(got, "boot log\n", 9);
+	free(got);
+	vcon_chr_detach(r.fe);
+	vcon_chr_free(chr);
+	rec_fini(&r);
+
+	/* socat the server, our client: what we write lands in its file. */
+	path_in(fx, spath, sizeof(spath), "socat.sock");
+	path_in(fx, out, sizeof(out), "socat2.out");
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 10 socat -u UNIX-LISTEN:%s OPEN:%s,creat,trunc &",
+		 spath, out);
+	assert_int_equal(system(cmd), 0);
+	for (i = 0; i < 100 && access(spath, F_OK) != 0; i++)
+		usleep(20000);
+	chr = must_new(fx, "socket,path=%s", spath);
+	rec_init(&r);
+	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
+	fe_write_all(&r, "to socat", 8);
+	vcon_chr_detach(r.fe);
+	vcon_chr_free(chr); /* flushes, closes: socat sees EOF and exits */
+	for (i = 0; i < 250; i++) {
+		got = slurp(out, &len);
+		if (len == 8)
+			break;
+		free(got);
+		got = NULL;
+		usleep(20000);
+	}
+	assert_non_null(got);
+	assert_memory_equal(got, "to socat", 8);
+	free(got);
+	rec_fini(&r);
+}
+
 static void
 test_unix_stale_replaced_live_refused(void **state)
 {
@@ -1068,6 +1133,7 @@ main(void)
 		T(test_pty_backlog_goes_to_each_new_client),
 		T(test_unix_server_one_client_at_a_time),
 		T(test_unix_stale_replaced_live_refused),
+		T(test_socat_as_the_peer),
 		T(test_tcp_client_reconnects),
 		T(test_slow_reader_gets_every_byte_bounded),
 		T(test_input_waits_for_frontend_room),
