@@ -19,7 +19,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +41,6 @@ static void input_task_fn(struct vcon__task *t);
 static void notify_task_fn(struct vcon__task *t);
 static void io_in_ready(struct vcon__watch *w, uint32_t revents);
 static void io_out_ready(struct vcon__watch *w, uint32_t revents);
-
-int
-chr_fail(struct vcon_error *err, int errnum, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -errnum;
-}
 
 int
 chr_set_nonblock(int fd)
@@ -808,7 +794,7 @@ open_logfile(struct vcon_chr *chr, const struct chr_opts *o,
 	flags |= o->logappend ? O_APPEND : O_TRUNC;
 	chr->log_fd = open(o->logfile, flags, 0666);
 	if (chr->log_fd < 0)
-		return chr_fail(err, errno, "%s: cannot open logfile '%s': %s",
+		return vcon__fail(err, -errno, "%s: cannot open logfile '%s': %s",
 				o->backend, o->logfile, strerror(errno));
 	return 0;
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "chr_internal.h"
+#include "internal.h"
 
 struct fd_priv {
 	int in, out;       /* ours: reopened or dup()ed */
@@ -126,7 +127,7 @@ file_open(struct vcon_chr *chr, const struct chr_opts *o,
 	flags |= o->append ? O_APPEND : O_TRUNC;
 	p->out = open(o->path, flags, 0666);
 	if (p->out < 0)
-		return chr_fail(err, errno, "file: cannot open '%s': %s",
+		return vcon__fail(err, -errno, "file: cannot open '%s': %s",
 				o->path, strerror(errno));
 	/* A FIFO or device (file:/dev/stdout in a pipe): never block the
 	 * loop on it. The open file is ours, so the flag is too. */
@@ -136,7 +137,7 @@ file_open(struct vcon_chr *chr, const struct chr_opts *o,
 		p->in = open(o->input_path,
 			     O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 		if (p->in < 0)
-			return chr_fail(err, errno,
+			return vcon__fail(err, -errno,
 					"file: cannot open input-path '%s': %s",
 					o->input_path, strerror(errno));
 	}
@@ -166,14 +167,14 @@ fd_open(struct vcon_chr *chr, const struct chr_opts *o,
 	if (in >= 0) {
 		rc = own_fd(in, false, &chr->in_sock);
 		if (rc < 0)
-			return chr_fail(err, -rc, "fd: cannot use fd %d: %s", in,
+			return vcon__fail(err, rc, "fd: cannot use fd %d: %s", in,
 					strerror(-rc));
 		p->in = rc;
 	}
 	if (out >= 0) {
 		rc = own_fd(out, true, &chr->out_sock);
 		if (rc < 0)
-			return chr_fail(err, -rc, "fd: cannot use fd %d: %s",
+			return vcon__fail(err, rc, "fd: cannot use fd %d: %s",
 					out, strerror(-rc));
 		p->out = rc;
 	}
@@ -299,7 +300,7 @@ stdio_open(struct vcon_chr *chr, const struct chr_opts *o,
 	int rc;
 
 	if (term.in_use)
-		return chr_fail(err, EBUSY,
+		return vcon__fail(err, -EBUSY,
 				"stdio: only one stdio chardev per process");
 	p = new_priv(chr);
 	if (!p)
@@ -309,12 +310,12 @@ stdio_open(struct vcon_chr *chr, const struct chr_opts *o,
 	p->in = rc < 0 ? -1 : rc;
 	rc = own_fd(STDOUT_FILENO, true, &chr->out_sock);
 	if (rc < 0)
-		return chr_fail(err, -rc, "stdio: cannot use stdout: %s",
+		return vcon__fail(err, rc, "stdio: cannot use stdout: %s",
 				strerror(-rc));
 	p->out = rc;
 	rc = term_make_raw(o->signal);
 	if (rc < 0)
-		return chr_fail(err, -rc, "stdio: cannot set the terminal: %s",
+		return vcon__fail(err, rc, "stdio: cannot set the terminal: %s",
 				strerror(-rc));
 	term.in_use = true;
 	chr->tty_fd = STDOUT_FILENO;

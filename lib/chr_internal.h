@@ -119,10 +119,6 @@ void chr_connected(struct vcon_chr *chr, int in_fd, int out_fd);
 void chr_disconnected(struct vcon_chr *chr);
 void chr_report_error(struct vcon_chr *chr, int err);
 
-/* Set a message into err (which may be NULL); returns -errnum. */
-int chr_fail(struct vcon_error *err, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 int chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err);
 const struct chr_backend *chr_find_backend(const char *name);
 

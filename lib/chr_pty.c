@@ -143,13 +143,13 @@ make_link(struct pty_priv *p, const char *link, struct vcon_error *err)
 	/* A stale link from an earlier run is replaced; anything else not. */
 	if (lstat(link, &st) == 0) {
 		if (!S_ISLNK(st.st_mode))
-			return chr_fail(err, EEXIST,
+			return vcon__fail(err, -EEXIST,
 					"pty: '%s' exists and is not a symlink",
 					link);
 		unlink(link);
 	}
 	if (symlink(p->name, link) < 0)
-		return chr_fail(err, errno, "pty: cannot create link '%s': %s",
+		return vcon__fail(err, -errno, "pty: cannot create link '%s': %s",
 				link, strerror(errno));
 	p->link = strdup(link);
 	if (!p->link) {
@@ -174,11 +174,11 @@ pty_open(struct vcon_chr *chr, const struct chr_opts *o,
 	chr->be_priv = p;
 	p->master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (p->master < 0)
-		return chr_fail(err, errno, "pty: cannot open a pty: %s",
+		return vcon__fail(err, -errno, "pty: cannot open a pty: %s",
 				strerror(errno));
 	if (grantpt(p->master) < 0 || unlockpt(p->master) < 0 ||
 	    ptsname_r(p->master, p->name, sizeof(p->name)) != 0)
-		return chr_fail(err, errno, "pty: cannot set up the pty: %s",
+		return vcon__fail(err, -errno, "pty: cannot set up the pty: %s",
 				strerror(errno));
 	/* Raw from the start; on a master this sets the slave's termios. */
 	if (tcgetattr(p->master, &t) == 0) {
@@ -188,7 +188,7 @@ pty_open(struct vcon_chr *chr, const struct chr_opts *o,
 	p->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (p->ino_fd < 0 ||
 	    inotify_add_watch(p->ino_fd, p->name, IN_OPEN | IN_CLOSE) < 0)
-		return chr_fail(err, errno, "pty: cannot watch '%s': %s",
+		return vcon__fail(err, -errno, "pty: cannot watch '%s': %s",
 				p->name, strerror(errno));
 	p->hup_fd = fcntl(p->master, F_DUPFD_CLOEXEC, 3);
 	if (p->hup_fd < 0)
@@ -200,7 +200,7 @@ pty_open(struct vcon_chr *chr, const struct chr_opts *o,
 	if (rc == 0)
 		rc = vcon__watch_set(&p->w_hup, EPOLLET);
 	if (rc < 0)
-		return chr_fail(err, -rc, "pty: cannot watch the master: %s",
+		return vcon__fail(err, rc, "pty: cannot watch the master: %s",
 				strerror(-rc));
 	if (o->path && (rc = make_link(p, o->path, err)) < 0)
 		return rc;

@@ -193,7 +193,7 @@ unix_addr(struct sock_priv *p, const char *path, struct vcon_error *err)
 	struct sockaddr_un *sun = (struct sockaddr_un *)&p->addr;
 
 	if (strlen(path) >= sizeof(sun->sun_path))
-		return chr_fail(err, ENAMETOOLONG,
+		return vcon__fail(err, -ENAMETOOLONG,
 				"socket: path '%s' is too long for a unix "
 				"socket",
 				path);
@@ -228,12 +228,12 @@ unix_listen(struct sock_priv *p, const char *path, struct vcon_error *err)
 
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return chr_fail(err, EEXIST,
+			return vcon__fail(err, -EEXIST,
 					"socket: '%s' exists and is not a "
 					"socket",
 					path);
 		if (unix_live(p))
-			return chr_fail(err, EADDRINUSE,
+			return vcon__fail(err, -EADDRINUSE,
 					"socket: '%s' is in use by a live "
 					"server",
 					path);
@@ -244,11 +244,11 @@ unix_listen(struct sock_priv *p, const char *path, struct vcon_error *err)
 		return -errno;
 	p->listen_fd = fd;
 	if (bind(fd, (struct sockaddr *)&p->addr, p->addrlen) < 0)
-		return chr_fail(err, errno, "socket: cannot bind '%s': %s",
+		return vcon__fail(err, -errno, "socket: cannot bind '%s': %s",
 				path, strerror(errno));
 	/* Before listen(): until then no one can connect, so no race. */
 	if (chmod(path, 0600) < 0 || stat(path, &st) < 0)
-		return chr_fail(err, errno, "socket: cannot chmod '%s': %s",
+		return vcon__fail(err, -errno, "socket: cannot chmod '%s': %s",
 				path, strerror(errno));
 	p->path = strdup(path);
 	if (!p->path)
@@ -271,7 +271,7 @@ tcp_resolve(struct sock_priv *p, const struct chr_opts *o,
 	hints.ai_flags = o->server ? AI_PASSIVE : 0;
 	rc = getaddrinfo(*o->host ? o->host : NULL, port, &hints, &res);
 	if (rc != 0)
-		return chr_fail(err, EADDRNOTAVAIL,
+		return vcon__fail(err, -EADDRNOTAVAIL,
 				"socket: cannot resolve '%s': %s", o->host,
 				gai_strerror(rc));
 	memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
@@ -292,7 +292,7 @@ tcp_listen(struct sock_priv *p, struct vcon_error *err)
 	p->listen_fd = fd;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&p->addr, p->addrlen) < 0)
-		return chr_fail(err, errno, "socket: cannot bind %s: %s",
+		return vcon__fail(err, -errno, "socket: cannot bind %s: %s",
 				p->desc, strerror(errno));
 	return 0;
 }
@@ -306,7 +306,7 @@ wait_first_client(struct sock_priv *p, struct vcon_error *err)
 
 	for (;;) {
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-			return chr_fail(err, errno, "socket: waiting on %s: %s",
+			return vcon__fail(err, -errno, "socket: waiting on %s: %s",
 					p->desc, strerror(errno));
 		fd = accept4(p->listen_fd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -314,7 +314,7 @@ wait_first_client(struct sock_priv *p, struct vcon_error *err)
 			break;
 		if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
-			return chr_fail(err, errno, "socket: accept on %s: %s",
+			return vcon__fail(err, -errno, "socket: accept on %s: %s",
 					p->desc, strerror(errno));
 	}
 	set_nodelay(p, fd);
@@ -348,7 +348,7 @@ sock_open(struct vcon_chr *chr, const struct chr_opts *o,
 		if (rc < 0)
 			return rc;
 		if (listen(p->listen_fd, 1) < 0)
-			return chr_fail(err, errno, "socket: listen on %s: %s",
+			return vcon__fail(err, -errno, "socket: listen on %s: %s",
 					p->desc, strerror(errno));
 		vcon__watch_init(&p->w_listen, chr->loop, p->listen_fd,
 				 listen_ready);
@@ -363,7 +363,7 @@ sock_open(struct vcon_chr *chr, const struct chr_opts *o,
 		return rc;
 	rc = start_connect(p);
 	if (rc < 0 && !p->reconnect_ms)
-		return chr_fail(err, -rc, "socket: cannot connect to %s: %s",
+		return vcon__fail(err, rc, "socket: cannot connect to %s: %s",
 				p->desc, strerror(-rc));
 	if (rc < 0)
 		vcon_loop_timer_arm(p->retry,

@@ -155,10 +155,10 @@ unknown_key(const char *be, const struct key *keys, const char *key,
 	for (k = common_keys; k->name; k++)
 		suggest(key, k->name, &best, &bd);
 	if (best)
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"%s: unknown key '%s' (did you mean '%s'?)",
 				be, key, best);
-	return chr_fail(err, EINVAL, "%s: unknown key '%s'", be, key);
+	return vcon__fail(err, -EINVAL, "%s: unknown key '%s'", be, key);
 }
 
 static int
@@ -168,20 +168,20 @@ unknown_backend(const char *name, struct vcon_error *err)
 	size_t i, bd = SIZE_MAX;
 
 	if (!*name)
-		return chr_fail(err, EINVAL, "empty chardev spec");
+		return vcon__fail(err, -EINVAL, "empty chardev spec");
 	for (i = 0; i < ARRAY_SIZE(qemu_only); i++)
 		if (strcmp(qemu_only[i], name) == 0)
-			return chr_fail(err, ENOTSUP,
+			return vcon__fail(err, -ENOTSUP,
 					"chardev backend '%s' is not supported",
 					name);
 	for (i = 0; i < ARRAY_SIZE(backends); i++)
 		suggest(name, backends[i].name, &best, &bd);
 	if (best)
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"unknown chardev backend '%s' (did you mean "
 				"'%s'?)",
 				name, best);
-	return chr_fail(err, EINVAL, "unknown chardev backend '%s'", name);
+	return vcon__fail(err, -EINVAL, "unknown chardev backend '%s'", name);
 }
 
 static const struct key *
@@ -261,7 +261,7 @@ set_value(const char *be, const struct key *k, const char *v,
 		return 0;
 	case K_BOOL:
 		if (parse_bool(v, &b) < 0)
-			return chr_fail(err, EINVAL,
+			return vcon__fail(err, -EINVAL,
 					"%s: '%s' must be on or off, not '%s'",
 					be, k->name, v);
 		memcpy(field, &b, sizeof(b));
@@ -272,7 +272,7 @@ set_value(const char *be, const struct key *k, const char *v,
 		return 0;
 	case K_PORT:
 		if (parse_u64(v, 65535, &n) < 0)
-			return chr_fail(err, ERANGE,
+			return vcon__fail(err, -ERANGE,
 					"%s: port '%s' is not a number in "
 					"0-65535",
 					be, v);
@@ -280,7 +280,7 @@ set_value(const char *be, const struct key *k, const char *v,
 		return 0;
 	case K_MS:
 		if (parse_u64(v, 24ull * 3600 * 1000, &n) < 0)
-			return chr_fail(err, ERANGE,
+			return vcon__fail(err, -ERANGE,
 					"%s: '%s' must be milliseconds, not "
 					"'%s'",
 					be, k->name, v);
@@ -291,7 +291,7 @@ set_value(const char *be, const struct key *k, const char *v,
 		return 0;
 	case K_SIZE:
 		if (parse_size(v, &o->buffer) < 0)
-			return chr_fail(err, ERANGE,
+			return vcon__fail(err, -ERANGE,
 					"%s: buffer '%s' must be 1 to 256M "
 					"bytes",
 					be, v);
@@ -304,14 +304,14 @@ set_value(const char *be, const struct key *k, const char *v,
 		else if (!strcmp(v, "drop"))
 			o->policy = VCON_CHR_POLICY_DROP;
 		else
-			return chr_fail(err, EINVAL,
+			return vcon__fail(err, -EINVAL,
 					"%s: policy must be block, keep or "
 					"drop, not '%s'",
 					be, v);
 		return 0;
 	case K_FD:
 		if (parse_u64(v, INT_MAX, &n) < 0)
-			return chr_fail(err, EINVAL,
+			return vcon__fail(err, -EINVAL,
 					"%s: '%s' must be a file descriptor "
 					"number, not '%s'",
 					be, k->name, v);
@@ -350,32 +350,32 @@ static int
 check_socket(struct chr_opts *o, struct vcon_error *err)
 {
 	if (o->path && (o->host || o->port >= 0))
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"socket: give 'path' (unix) or 'host' and "
 				"'port' (tcp), not both");
 	if (!o->path && !o->host && o->port < 0)
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"socket: give 'path' (unix) or 'host' and "
 				"'port' (tcp)");
 	if (o->host && o->port < 0)
-		return chr_fail(err, EINVAL, "socket: no port given");
+		return vcon__fail(err, -EINVAL, "socket: no port given");
 	if (!o->path && !o->host)
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"socket: 'port' needs 'host' (empty for all "
 				"addresses)");
 	if (o->path && !*o->path)
-		return chr_fail(err, EINVAL, "socket: 'path' is empty");
+		return vcon__fail(err, -EINVAL, "socket: 'path' is empty");
 	if (!o->server && o->has_wait)
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"socket: 'wait' is only for servers");
 	if (o->server && o->reconnect_ms)
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"socket: 'reconnect-ms' is only for clients");
 	if (!o->server && o->host && o->port == 0)
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"socket: port 0 is only for servers");
 	if (!o->server && o->host && !*o->host)
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"socket: a client needs a 'host'");
 	return 0;
 }
@@ -397,14 +397,14 @@ chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err)
 	o->signal = true;
 	o->buffer = VCON_CHR_DEFAULT_BUFFER;
 	if (strlen(spec) >= sizeof(o->buf))
-		return chr_fail(err, E2BIG, "chardev spec is too long");
+		return vcon__fail(err, -E2BIG, "chardev spec is too long");
 	strcpy(o->buf, spec);
 	n = split(o->buf, tok, ARRAY_SIZE(tok));
 	if (n == SIZE_MAX)
-		return chr_fail(err, E2BIG, "chardev spec has too many keys");
+		return vcon__fail(err, -E2BIG, "chardev spec has too many keys");
 	be = o->backend = tok[0];
 	if (strchr(be, '='))
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"chardev spec must start with the backend, "
 				"not '%s'",
 				be);
@@ -427,17 +427,17 @@ chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err)
 			v = NULL;
 		}
 		if (!*name)
-			return chr_fail(err, EINVAL, "%s: empty key", be);
+			return vcon__fail(err, -EINVAL, "%s: empty key", be);
 		k = find_key(keys, name);
 		if (!k)
 			return unknown_key(be, keys, name, err);
 		if (!v && k->type != K_BOOL)
-			return chr_fail(err, EINVAL, "%s: '%s' needs a value",
+			return vcon__fail(err, -EINVAL, "%s: '%s' needs a value",
 					be, k->name);
 		/* Keys alias (reconnect, reconnect-ms) by sharing a field. */
 		for (b = 0; b < nseen; b++)
 			if (seen[b] == k->off)
-				return chr_fail(err, EINVAL,
+				return vcon__fail(err, -EINVAL,
 						"%s: '%s' is given twice", be,
 						k->name);
 		seen[nseen++] = k->off;
@@ -446,16 +446,16 @@ chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err)
 			return rc;
 	}
 	if (keys == file_keys && !o->path)
-		return chr_fail(err, EINVAL, "file: 'path' is required");
+		return vcon__fail(err, -EINVAL, "file: 'path' is required");
 	if (keys == socket_keys)
 		return check_socket(o, err);
 	if (keys == fd_keys) {
 		if (o->fd >= 0 && (o->in_fd >= 0 || o->out_fd >= 0))
-			return chr_fail(err, EINVAL,
+			return vcon__fail(err, -EINVAL,
 					"fd: give 'fd' or 'in-fd'/'out-fd', not "
 					"both");
 		if (o->fd < 0 && o->in_fd < 0 && o->out_fd < 0)
-			return chr_fail(err, EINVAL, "fd: 'fd' is required");
+			return vcon__fail(err, -EINVAL, "fd: 'fd' is required");
 	}
 	return 0;
 }
@@ -493,7 +493,7 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 		mux = true;
 	}
 	if (!strcmp(spec, "none"))
-		return chr_fail(err, ENOENT, "no backend ('none')");
+		return vcon__fail(err, -ENOENT, "no backend ('none')");
 	if (!strcmp(spec, "stdio") || !strcmp(spec, "pty") ||
 	    !strcmp(spec, "null")) {
 		rc = append(buf, sizeof(buf), spec, false);
@@ -512,7 +512,7 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 		colon = memrchr(rest, ':', opts ? (size_t)(opts - rest)
 						: strlen(rest));
 		if (!colon)
-			return chr_fail(err, EINVAL,
+			return vcon__fail(err, -EINVAL,
 					"-serial tcp: needs HOST:PORT, got "
 					"'%s'",
 					rest);
@@ -525,10 +525,10 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 		if (rc == 0)
 			rc = append(buf, sizeof(buf), colon + 1, false);
 	} else if (!strncmp(spec, "chardev:", 8)) {
-		return chr_fail(err, EINVAL,
+		return vcon__fail(err, -EINVAL,
 				"'%s' names a -chardev; look it up by id", spec);
 	} else {
-		return chr_fail(err, EINVAL, "unknown -serial backend '%s'",
+		return vcon__fail(err, -EINVAL, "unknown -serial backend '%s'",
 				spec);
 	}
 	if (rc == 0 && mux)
@@ -539,6 +539,6 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 			rc = append(buf, sizeof(buf), id, true);
 	}
 	if (rc < 0)
-		return chr_fail(err, E2BIG, "-serial spec is too long");
+		return vcon__fail(err, -E2BIG, "-serial spec is too long");
 	return vcon_chr_new(loop, buf, out, err);
 }

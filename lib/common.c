@@ -4,9 +4,13 @@
  * models never read it themselves; their callers pass it in.
  */
 #define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <vcon/common.h>
+
+#include "internal.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -25,4 +29,17 @@ vcon_version(void)
 {
 	return STR(VCON_VERSION_MAJOR) "." STR(VCON_VERSION_MINOR) "." STR(
 		VCON_VERSION_PATCH);
+}
+
+int
+vcon__fail(struct vcon_error *err, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return rc;
 }

@@ -9,6 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct vcon_error;
+
+/*
+ * Fill err (which may be NULL) with a one-line message for bad user
+ * input and return rc, a negative errno: `return vcon__fail(err, -EINVAL,
+ * "socket: no port given");`.
+ */
+int vcon__fail(struct vcon_error *err, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define container_of(ptr, type, member)                                       \

@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "kvm_impl.h"
 #include "le.h"
 
@@ -55,23 +55,6 @@
 #define HDR_CMDLINE_SIZE 0x238
 #define LOADED_HIGH 0x01
 #define CAN_USE_HEAP 0x80
-
-static int
-fail(struct vcon_error *err, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int
-fail(struct vcon_error *err, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static uint32_t
 get32(const uint8_t *p)
@@ -245,15 +228,15 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 
 	rc = slurp(kernel, &img, &img_len);
 	if (rc)
-		return fail(err, rc, "%s: %s", kernel, strerror(-rc));
+		return vcon__fail(err, rc, "%s: %s", kernel, strerror(-rc));
 	if (img_len < 0x300 || memcmp(img + HDR_MAGIC, "HdrS", 4)) {
-		rc = fail(err, -ENOEXEC, "%s: not a bzImage (no HdrS header)",
+		rc = vcon__fail(err, -ENOEXEC, "%s: not a bzImage (no HdrS header)",
 			  kernel);
 		goto out;
 	}
 	version = (uint16_t)(img[HDR_VERSION] | img[HDR_VERSION + 1] << 8);
 	if (version < 0x0206 || !(img[HDR_LOADFLAGS] & LOADED_HIGH)) {
-		rc = fail(err, -ENOEXEC,
+		rc = vcon__fail(err, -ENOEXEC,
 			  "%s: boot protocol %x.%02x or not a bzImage; need "
 			  "2.06 or later",
 			  kernel, version >> 8, version & 0xff);
@@ -263,13 +246,13 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 	setup_len = (setup_sects + 1) * 512;
 	if (setup_len >= img_len ||
 	    KERNEL_ADDR + (img_len - setup_len) > vm->mem_size) {
-		rc = fail(err, -ENOEXEC, "%s: truncated, or larger than memory",
+		rc = vcon__fail(err, -ENOEXEC, "%s: truncated, or larger than memory",
 			  kernel);
 		goto out;
 	}
 	cmdline_max = get32(img + HDR_CMDLINE_SIZE);
 	if (cmdline && strlen(cmdline) > cmdline_max) {
-		rc = fail(err, -E2BIG, "command line longer than the kernel's "
+		rc = vcon__fail(err, -E2BIG, "command line longer than the kernel's "
 				       "%u bytes",
 			  cmdline_max);
 		goto out;
@@ -290,7 +273,7 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 	if (initrd) {
 		rc = slurp(initrd, &rd, &rd_len);
 		if (rc) {
-			rc = fail(err, rc, "%s: %s", initrd, strerror(-rc));
+			rc = vcon__fail(err, rc, "%s: %s", initrd, strerror(-rc));
 			goto out;
 		}
 		/* At the top of RAM, below the kernel's limit, page aligned. */
@@ -300,7 +283,7 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 		if (rd_len > rd_max ||
 		    ((rd_max + 1 - rd_len) & ~0xfffu) <
 			    KERNEL_ADDR + 2 * (img_len - setup_len)) {
-			rc = fail(err, -EFBIG,
+			rc = vcon__fail(err, -EFBIG,
 				  "%s: initrd too large for memory (%zu bytes)",
 				  initrd, rd_len);
 			goto out;
@@ -322,7 +305,7 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 		vcon__acpi_write_tables(vm, bp);
 	rc = set_entry_state(&vm->vcpus[0]);
 	if (rc)
-		fail(err, rc, "setting vCPU 0's entry state: %s", strerror(-rc));
+		vcon__fail(err, rc, "setting vCPU 0's entry state: %s", strerror(-rc));
 out:
 	free(img);
 	free(rd);
