@@ -333,8 +333,8 @@ log_append_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len)
 }
 
 /*
- * Write what the ring holds. Returns true when the peer has gone (the
- * caller runs the backend's hangup, unlocked).
+ * Write what the ring holds. Returns true when the peer has gone; the
+ * caller then settles (watches, callbacks, the backend's hangup).
  */
 static bool
 flush_locked(struct vcon_chr *chr)
@@ -403,8 +403,6 @@ flush_locked(struct vcon_chr *chr)
 				chr->fe[i]->want_tx_ready = false;
 				chr->fe[i]->pending |= PEND_TX_READY;
 			}
-	if (!hangup)
-		update_watches_locked(chr);
 	return hangup;
 }
 
@@ -417,19 +415,30 @@ hangup(struct vcon_chr *chr)
 		chr_disconnected(chr);
 }
 
+/*
+ * The end of every loop-thread handler: set the watches for the new state
+ * (unless the peer went), make the callbacks, drop the lock, and let the
+ * backend handle a hang-up.
+ */
 static void
-flush_task_fn(struct vcon__task *t)
+settle_and_unlock(struct vcon_chr *chr, bool hup)
 {
-	struct vcon_chr *chr = container_of(t, struct vcon_chr, flush_task);
-	bool hup;
-
-	pthread_mutex_lock(&chr->lock);
-	chr->flush_queued = false;
-	hup = flush_locked(chr);
+	if (!hup)
+		update_watches_locked(chr);
 	deliver_locked(chr);
 	pthread_mutex_unlock(&chr->lock);
 	if (hup)
 		hangup(chr);
+}
+
+static void
+flush_task_fn(struct vcon__task *t)
+{
+	struct vcon_chr *chr = container_of(t, struct vcon_chr, flush_task);
+
+	pthread_mutex_lock(&chr->lock);
+	chr->flush_queued = false;
+	settle_and_unlock(chr, flush_locked(chr));
 }
 
 static void
@@ -720,16 +729,9 @@ static void
 input_task_fn(struct vcon__task *t)
 {
 	struct vcon_chr *chr = container_of(t, struct vcon_chr, input_task);
-	bool hup;
 
 	pthread_mutex_lock(&chr->lock);
-	hup = input_locked(chr);
-	if (!hup)
-		update_watches_locked(chr);
-	deliver_locked(chr);
-	pthread_mutex_unlock(&chr->lock);
-	if (hup)
-		hangup(chr);
+	settle_and_unlock(chr, input_locked(chr));
 }
 
 static void
@@ -745,12 +747,7 @@ io_ready(struct vcon_chr *chr, uint32_t revents, bool out_side)
 	if (!hup && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
 	    !(out_side && chr->in_fd != chr->out_fd))
 		hup = input_locked(chr);
-	if (!hup)
-		update_watches_locked(chr);
-	deliver_locked(chr);
-	pthread_mutex_unlock(&chr->lock);
-	if (hup)
-		hangup(chr);
+	settle_and_unlock(chr, hup);
 }
 
 static void
@@ -895,8 +892,6 @@ vcon_chr_free(struct vcon_chr *chr)
 	if (chr->log_fd >= 0)
 		log_flush_locked(chr);
 	pthread_mutex_unlock(&chr->lock);
-	vcon__watch_stop(&chr->w_in);
-	vcon__watch_stop(&chr->w_out);
 	if (chr->be->close)
 		chr->be->close(chr);
 	chr_destroy(chr);
