@@ -217,12 +217,43 @@ quit(void)
 		fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
 }
 
+/* A scratch directory under $TMPDIR (the L1's tmpfs: 9p holds no
+ * sockets), named for the scenario. */
+static void
+scratch_dir(const char *name, char *dir, size_t size)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	snprintf(dir, size, "%s/vcon-%s-XXXXXX", tmp, name);
+	if (!mkdtemp(dir))
+		exit(2);
+}
+
+/* Connect to a unix socket tinyvmm is about to create, trying every
+ * 50 ms up to tries times; -1 if it never answers. */
+static int
+connect_when_there(const char *path, int tries)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, i;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -1;
+	strcpy(sun.sun_path, path);
+	for (i = 0; i < tries; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			return fd;
+		close(fd);
+		usleep(50000);
+	}
+	return -1;
+}
+
 static void
 ports(void)
 {
 	static struct vmm v;
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	char dir[128], log[160], sock[160], chardev[256], serial1[200];
 	const char *extra[] = { "-serial", serial1, "-chardev", chardev,
 				"-serial", "chardev:com2", "-no-reboot",
@@ -230,12 +261,10 @@ ports(void)
 	char got[4096] = "";
 	size_t len = 0;
 	ssize_t n;
-	int fd = -1, i, rc;
+	int fd = -1, rc;
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "%s/vcon-e2e-XXXXXX", tmp);
-	if (!mkdtemp(dir))
-		exit(2);
+	scratch_dir("ports", dir, sizeof(dir));
 	snprintf(log, sizeof(log), "%s/com1.log", dir);
 	snprintf(sock, sizeof(sock), "%s/com2.sock", dir);
 	snprintf(serial1, sizeof(serial1), "file:%s", log);
@@ -243,15 +272,7 @@ ports(void)
 		 "socket,id=com2,path=%s,server=on,wait=off", sock);
 	start(&v, "ports", "console=ttyS0 panic=-1 loglevel=7 vcon.e2e=ports",
 	      extra);
-	strcpy(sun.sun_path, sock);
-	for (i = 0; i < 200 && fd < 0; i++) {
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-			close(fd);
-			fd = -1;
-			usleep(50000);
-		}
-	}
+	fd = connect_when_there(sock, 200);
 	if (fd < 0)
 		fail(&v, "cannot connect to COM2's socket %s", sock);
 	rc = finish(&v, BOOT_S);
@@ -397,19 +418,15 @@ bulk(void)
 {
 	static struct vmm v;
 	static char data[65536];
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	char dir[128], out2[160], in3[160], sock[160], chardev[256];
 	char serial2[200], want[40], got[40];
 	const char *extra[] = { "-no-reboot", "-serial", "mon:stdio", "-serial",
 				serial2, "-chardev", chardev, "-serial",
 				"chardev:com3", NULL };
-	int fd = -1, i, rc;
+	int fd = -1, rc;
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "%s/vcon-bulk-XXXXXX", tmp);
-	if (!mkdtemp(dir))
-		exit(2);
+	scratch_dir("bulk", dir, sizeof(dir));
 	snprintf(out2, sizeof(out2), "%s/com2.out", dir);
 	snprintf(in3, sizeof(in3), "%s/com3.in", dir);
 	snprintf(sock, sizeof(sock), "%s/com3.sock", dir);
@@ -426,15 +443,7 @@ bulk(void)
 			 "host", want, got);
 	if (!expect(&v, "RXREADY", 60))
 		fail(&v, "the guest is not ready to receive");
-	strcpy(sun.sun_path, sock);
-	for (i = 0; i < 100 && fd < 0; i++) {
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-			close(fd);
-			fd = -1;
-			usleep(50000);
-		}
-	}
+	fd = connect_when_there(sock, 100);
 	f = fopen("/dev/urandom", "rb");
 	if (!f || fread(data, 1, sizeof(data), f) != sizeof(data))
 		exit(2);
@@ -467,8 +476,6 @@ static void
 four(void)
 {
 	static struct vmm v;
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	char dir[128], log[160], sock[160], chardev[256], serial2[200];
 	char pty[64] = "", buf[256] = "";
 	const char *extra[] = { "-no-reboot", "-serial", "mon:stdio",
@@ -481,9 +488,7 @@ four(void)
 	int fd = -1, pfd = -1, i, rc;
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "%s/vcon-four-XXXXXX", tmp);
-	if (!mkdtemp(dir))
-		exit(2);
+	scratch_dir("four", dir, sizeof(dir));
 	snprintf(log, sizeof(log), "%s/boot.log", dir);
 	snprintf(sock, sizeof(sock), "%s/com4.sock", dir);
 	snprintf(serial2, sizeof(serial2), "file:%s", log);
@@ -500,15 +505,7 @@ four(void)
 	pfd = *pty ? open(pty, O_RDWR | O_NOCTTY) : -1;
 	if (pfd < 0)
 		fail(&v, "cannot open COM3's pty '%s'", pty);
-	strcpy(sun.sun_path, sock);
-	for (i = 0; i < 100 && fd < 0; i++) {
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-			close(fd);
-			fd = -1;
-			usleep(50000);
-		}
-	}
+	fd = connect_when_there(sock, 100);
 	if (!expect(&v, "READY>", BOOT_S))
 		fail(&v, "no prompt on ttyS0");
 	if (write(v.fd, "four\r", 5) != 5)
