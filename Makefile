@@ -61,6 +61,7 @@ LIB_SRCS += lib/chr_fd.c
 LIB_SRCS += lib/chr_pty.c
 LIB_SRCS += lib/chr_socket.c
 LIB_SRCS += lib/serial.c
+LIB_SRCS += lib/virtqueue.c
 
 PUBLIC_HEADERS += include/vcon.h
 PUBLIC_HEADERS += include/vcon/common.h
@@ -78,6 +79,7 @@ TESTS += kvm
 TESTS += loop
 TESTS += chr
 TESTS += serial
+TESTS += virtqueue
 TESTS += tinyvmm_options
 
 TESTUTIL_SRCS += tests/lib/testutil.c

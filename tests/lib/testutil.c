@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "testutil.h"
 
@@ -95,4 +98,62 @@ timer_rec_init(struct timer_rec *t)
 	t->deadline = VCON_NO_DEADLINE;
 	t->arms = 0;
 	return (struct vcon_timer){ .arm = timer_arm, .ctx = t };
+}
+
+static bool
+ram_range_ok(const struct fake_ram *r, uint64_t gpa, uint64_t len)
+{
+	return gpa <= r->size && len <= r->size - gpa;
+}
+
+static int
+ram_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	struct fake_ram *r = ctx;
+
+	if (!ram_range_ok(r, gpa, len))
+		return -EFAULT;
+	memcpy(buf, r->base + gpa, len);
+	return 0;
+}
+
+static int
+ram_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
+{
+	struct fake_ram *r = ctx;
+
+	if (!ram_range_ok(r, gpa, len))
+		return -EFAULT;
+	memcpy(r->base + gpa, buf, len);
+	return 0;
+}
+
+static void *
+ram_map(void *ctx, uint64_t gpa, size_t len)
+{
+	struct fake_ram *r = ctx;
+
+	return ram_range_ok(r, gpa, len) ? r->base + gpa : NULL;
+}
+
+struct vcon_gmem
+fake_ram_init(struct fake_ram *r, uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	r->base = p == MAP_FAILED ? NULL : p;
+	r->size = p == MAP_FAILED ? 0 : size;
+	return (struct vcon_gmem){ .read = ram_read,
+				   .write = ram_write,
+				   .map = ram_map,
+				   .ctx = r };
+}
+
+void
+fake_ram_fini(struct fake_ram *r)
+{
+	if (r->base)
+		munmap(r->base, r->size);
+	r->base = NULL;
 }

@@ -46,4 +46,15 @@ void sink_rec_clear(struct sink_rec *s);
 
 struct vcon_timer timer_rec_init(struct timer_rec *t);
 
+/*
+ * Guest RAM for device tests: size bytes from guest address 0, anonymous
+ * and zeroed, behind the same bounds checks a VMM's vcon_gmem makes.
+ */
+struct fake_ram {
+	uint8_t *base;
+	uint64_t size;
+};
+struct vcon_gmem fake_ram_init(struct fake_ram *r, uint64_t size);
+void fake_ram_fini(struct fake_ram *r);
+
 #endif /* VCON_TESTUTIL_H */
