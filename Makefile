@@ -54,6 +54,7 @@ LIB_SRCS += lib/kvm_vcpu.c
 LIB_SRCS += lib/kvm_boot.c
 LIB_SRCS += lib/kvm_reset.c
 LIB_SRCS += lib/kvm_acpi.c
+LIB_SRCS += lib/kvm_pci.c
 LIB_SRCS += lib/loop.c
 LIB_SRCS += lib/chr.c
 LIB_SRCS += lib/chr_spec.c
@@ -62,6 +63,9 @@ LIB_SRCS += lib/chr_pty.c
 LIB_SRCS += lib/chr_socket.c
 LIB_SRCS += lib/serial.c
 LIB_SRCS += lib/virtqueue.c
+LIB_SRCS += lib/pci.c
+LIB_SRCS += lib/virtio_pci.c
+LIB_SRCS += lib/virtio_serial.c
 
 PUBLIC_HEADERS += include/vcon.h
 PUBLIC_HEADERS += include/vcon/common.h
@@ -71,6 +75,8 @@ PUBLIC_HEADERS += include/vcon/kvm.h
 PUBLIC_HEADERS += include/vcon/loop.h
 PUBLIC_HEADERS += include/vcon/chr.h
 PUBLIC_HEADERS += include/vcon/serial.h
+PUBLIC_HEADERS += include/vcon/pci.h
+PUBLIC_HEADERS += include/vcon/virtio_serial.h
 
 # Unit tests: tests/unit/test_NAME.c, one binary per lib/ unit.
 TESTS += uart16550
@@ -193,14 +199,16 @@ build/asan/uart-qcompare: tests/conformance/uart_qcompare.c
 KVM_TESTS += kvm_smoke
 KVM_TESTS += kvm_boot_linux
 KVM_TESTS += tinyvmm_console
+KVM_TESTS += tinyvmm_vserial
 KVM_TEST_BINS := $(KVM_TESTS:%=build/asan/%)
 # The newest stock kernel tools/setup installed, and a busybox initramfs.
 GUEST_KERNEL = $(shell ls /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n 1)
 
-build/asan/tinyvmm_console: tests/kvm/tinyvmm_console.c
+build/asan/tinyvmm_%: tests/kvm/tinyvmm_%.c tests/kvm/vmm_driver.c \
+		tests/kvm/vmm_driver.h
 	@mkdir -p $(@D)
 	$(quiet) CC $<
-	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $<
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $(filter %.c,$^)
 
 build/e2e/demo.cpio.gz: tests/e2e/demo-init.sh tests/e2e/mkinitramfs
 	@mkdir -p $(@D)
@@ -234,6 +242,16 @@ build/asan/kvm_%: tests/kvm/kvm_%.c build/asan/libvcon.a
 	@mkdir -p $(@D)
 	$(quiet) CC $<
 	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< build/asan/libvcon.a -pthread
+
+# The guest's virtio drivers are the stock kernel's modules.
+GUEST_MODDIR = $(patsubst /boot/vmlinuz-%,/lib/modules/%,$(GUEST_KERNEL))/kernel/drivers
+VSERIAL_MODS = virtio/virtio_ring virtio/virtio virtio/virtio_pci_legacy_dev \
+	virtio/virtio_pci_modern_dev virtio/virtio_pci char/virtio_console
+build/e2e/vserial.cpio.gz: tests/kvm/vserial-init.sh tests/e2e/mkinitramfs
+	@mkdir -p $(@D)
+	$(quiet) GEN $@
+	$(Q)tests/e2e/mkinitramfs $@ tests/kvm/vserial-init.sh \
+		$(foreach m,$(VSERIAL_MODS),$(GUEST_MODDIR)/$(m).ko=/lib/modules/$(notdir $(m)).ko)
 
 build/e2e/boot.cpio.gz: tests/kvm/boot-init.sh tests/e2e/mkinitramfs
 	@mkdir -p $(@D)
@@ -350,12 +368,14 @@ check-conformance: build/uart-qtest build/asan/uart-qcompare
 		echo "conformance: libvcon-only commands (RX, timeout, break, back-pressure) match tests/conformance/libvcon-only.expected"
 
 check-kvm: $(KVM_TEST_BINS) build/e2e/boot.cpio.gz build/asan/tinyvmm \
-		build/e2e/console.cpio.gz
+		build/e2e/console.cpio.gz build/e2e/vserial.cpio.gz
 	@tests/with-kvm build/asan/kvm_smoke
 	@tests/with-kvm build/asan/kvm_boot_linux $(GUEST_KERNEL) \
 		build/e2e/boot.cpio.gz
 	@tests/with-kvm build/asan/tinyvmm_console build/asan/tinyvmm \
 		$(GUEST_KERNEL) build/e2e/console.cpio.gz
+	@tests/with-kvm build/asan/tinyvmm_vserial build/asan/tinyvmm \
+		$(GUEST_KERNEL) build/e2e/vserial.cpio.gz
 
 check-fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \

@@ -8,7 +8,9 @@
 #include <vcon/common.h>
 #include <vcon/kvm.h>
 #include <vcon/loop.h>
+#include <vcon/pci.h>
 #include <vcon/serial.h>
 #include <vcon/uart.h>
+#include <vcon/virtio_serial.h>
 
 #endif /* VCON_H */

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <vcon/kvm.h>
+#include <vcon/pci.h>
 
 #include "kvm_impl.h"
 
@@ -184,6 +185,7 @@ vcon_vm_free(struct vcon_vm *vm)
 		close(vm->fd);
 	if (vm->kvm >= 0)
 		close(vm->kvm);
+	vcon_pci_free(vm->pci);
 	vcon_bus_free(vm->pio);
 	vcon_bus_free(vm->mmio);
 	pthread_cond_destroy(&vm->cond);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include <vcon/kvm.h>
+#include <vcon/pci.h>
 
 #include "kvm_impl.h"
 #include "le.h"
@@ -40,8 +41,8 @@
 #define FACS_ADDR 0xe0040 /* 64-byte aligned */
 #define XSDT_ADDR 0xe0080
 #define FADT_ADDR 0xe0100
-#define DSDT_ADDR 0xe0240
 #define MADT_ADDR 0xe0280
+#define DSDT_ADDR 0xe1000 /* last: its size depends on PCI */
 
 /* DefinitionBlock's body: Name (_S5, Package () { 5, 5, 0, 0 }). */
 static const uint8_t dsdt_aml[] = {
@@ -50,6 +51,143 @@ static const uint8_t dsdt_aml[] = {
 	0x0a, SLP_TYP_S5, 0x0a, SLP_TYP_S5, /* BytePrefix 5, BytePrefix 5 */
 	0x00, 0x00,			/* Zero, Zero */
 };
+
+/*
+ * AML for PCI0, a PNP0A03 host bridge: its bus, the config ports and the
+ * two windows in _CRS, and _PRT routing every slot's INTA-D straight to
+ * an I/O APIC input (a Source of Zero means "Source Index is a GSI").
+ * Built from the inside out, since each PkgLength counts what follows.
+ */
+struct aml {
+	uint8_t *p;
+	size_t len;
+};
+
+static void
+emit(struct aml *a, const void *b, size_t n)
+{
+	memcpy(a->p + a->len, b, n);
+	a->len += n;
+}
+
+static void
+emit1(struct aml *a, uint8_t b)
+{
+	emit(a, &b, 1);
+}
+
+/* PkgLength (ACPI 6.4, 20.2.4) for a body of n bytes, then the body. */
+static void
+emit_pkg(struct aml *a, const struct aml *body)
+{
+	size_t n = body->len;
+
+	if (n + 1 <= 63) {
+		emit1(a, (uint8_t)(n + 1));
+	} else if (n + 2 <= 0xfff) {
+		n += 2;
+		emit1(a, (uint8_t)(0x40 | (n & 0xf)));
+		emit1(a, (uint8_t)(n >> 4));
+	} else {
+		n += 3;
+		emit1(a, (uint8_t)(0x80 | (n & 0xf)));
+		emit1(a, (uint8_t)(n >> 4));
+		emit1(a, (uint8_t)(n >> 12));
+	}
+	emit(a, body->p, body->len);
+}
+
+static void
+emit_dword(struct aml *a, uint32_t v)
+{
+	uint8_t b[5] = { 0x0c };
+
+	put32(b + 1, v);
+	emit(a, b, 5);
+}
+
+static void
+emit_int(struct aml *a, uint32_t v)
+{
+	if (v <= 1) {
+		emit1(a, (uint8_t)v); /* ZeroOp, OneOp */
+	} else if (v <= 0xff) {
+		emit1(a, 0x0a);
+		emit1(a, (uint8_t)v);
+	} else {
+		emit_dword(a, v);
+	}
+}
+
+static size_t
+pci0_aml(uint8_t *out)
+{
+	static const uint8_t crs[] = {
+		/* WordBusNumber: producer, fixed, bus 0 only */
+		0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
+		1, 0,
+		/* IO (Decode16, 0xCF8, 0xCF8, 1, 8): the config ports */
+		0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08,
+		/* WordIO window 0xC000-0xFFFF */
+		0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0x00, 0xc0, 0xff,
+		0xff, 0, 0, 0x00, 0x40,
+		/* DWordMemory window, read-write, non-cacheable */
+		0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		/* EndTag */
+		0x79, 0x00,
+	};
+	uint8_t scratch[4][4096];
+	struct aml prt = { scratch[0], 0 }, tmp = { scratch[1], 0 };
+	struct aml dev = { scratch[2], 0 }, scope = { scratch[3], 0 };
+	struct aml res = { out, 0 };
+	uint8_t c[sizeof(crs)];
+	unsigned slot, pin;
+
+	memcpy(c, crs, sizeof(c));
+	put32(c + 40 + 10, VCON_PCI_MMIO_BASE);
+	put32(c + 40 + 14, VCON_PCI_MMIO_BASE + VCON_PCI_MMIO_SIZE - 1);
+	put32(c + 40 + 22, VCON_PCI_MMIO_SIZE);
+
+	/* _PRT: Package { Package { addr, pin, Zero, gsi } ... } */
+	emit1(&tmp, 4 * 31);
+	for (slot = 1; slot < 32; slot++) {
+		for (pin = 0; pin < 4; pin++) {
+			struct aml e = { scratch[0], 0 };
+
+			emit1(&e, 4);
+			emit_dword(&e, slot << 16 | 0xffff);
+			emit_int(&e, pin);
+			emit1(&e, 0x00);
+			emit_int(&e, vcon_pci_intx_gsi(slot, pin + 1));
+			emit1(&tmp, 0x12);
+			emit_pkg(&tmp, &e);
+		}
+	}
+	emit(&dev, "\x08_HID\x0c\x41\xd0\x0a\x03", 10); /* EisaId PNP0A03 */
+	emit(&dev, "\x08_UID\x00", 6);
+	emit(&dev, "\x08_BBN\x00", 6);
+	emit(&dev, "\x08_CRS\x11", 6);
+	prt.len = 0;
+	emit1(&prt, 0x0a);
+	emit1(&prt, (uint8_t)sizeof(c));
+	emit(&prt, c, sizeof(c));
+	emit_pkg(&dev, &prt);
+	emit(&dev, "\x08_PRT\x12", 6);
+	emit_pkg(&dev, &tmp);
+
+	/* Device (PCI0) { ... } inside Scope (\_SB) { ... } */
+	tmp.len = 0;
+	emit(&tmp, "PCI0", 4);
+	emit(&tmp, dev.p, dev.len);
+	emit(&scope, "\\_SB_", 5);
+	emit1(&scope, 0x5b);
+	emit1(&scope, 0x82);
+	emit_pkg(&scope, &tmp);
+	emit1(&res, 0x10);
+	emit_pkg(&res, &scope);
+	return res.len;
+}
 
 static void
 header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
@@ -172,8 +310,10 @@ vcon__acpi_write_tables(struct vcon_vm *vm, uint8_t *boot_params)
 
 	t = m + DSDT_ADDR;
 	len = 36 + (uint32_t)sizeof(dsdt_aml);
-	header(t, "DSDT", len, 2);
 	memcpy(t + 36, dsdt_aml, sizeof(dsdt_aml));
+	if (vm->pci)
+		len += (uint32_t)pci0_aml(t + len);
+	header(t, "DSDT", len, 2);
 	finish(t, len);
 
 	write_fadt(m + FADT_ADDR);

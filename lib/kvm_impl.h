@@ -43,6 +43,7 @@ struct vcon_vm {
 	char msg[256];           /* error text, under lock */
 
 	bool acpi;               /* vcon_vm_add_acpi: write tables at load */
+	struct vcon_pci *pci;    /* vcon_vm_add_pci: PCI0 in the DSDT */
 	uint16_t pm_en, pm_cnt;  /* ACPI PM1 registers (vCPU threads) */
 };
 

@@ -62,6 +62,10 @@ struct tvm {
 	struct shared_irq irqs[2];
 	struct port_irq port_irqs[TVM_MAX_SERIAL];
 	struct vcon_serial *com[TVM_MAX_SERIAL];
+	struct tvm_device dev[TVM_MAX_DEVICE];
+	unsigned max_ports;      /* virtio-serial's max_ports, 0 = default */
+	bool want_vserial;
+	struct vcon_virtio_serial *vserial;
 	pthread_mutex_t vm_lock; /* guards vm for the loop and signal threads */
 	struct vcon_vm *vm;
 	bool quit;               /* C-a x or a signal: do not restart */
@@ -219,6 +223,77 @@ close_chardevs(struct tvm *t)
 		vcon_chr_free(t->named[i]);
 }
 
+static const char *
+vserial_event_name(enum vcon_vserial_event ev)
+{
+	switch (ev) {
+	case VCON_VSERIAL_BROKEN: return "broken";
+	default: return NULL;
+	}
+}
+
+static void
+on_vserial_event(void *ctx, unsigned port, enum vcon_vserial_event ev)
+{
+	struct tvm *t = ctx;
+	struct vcon_vserial_stats st;
+
+	if (!vserial_event_name(ev))
+		return;
+	vcon_virtio_serial_get_stats(t->vserial, &st);
+	fprintf(stderr, "tinyvmm: the guest broke virtio-serial (queue %u: "
+		"%s); it stays stopped until the guest resets it\r\n", port,
+		st.broken_why ? st.broken_why : "?");
+}
+
+/* The virtio-serial controller and its ports, in -device order. */
+static void
+add_vserial(struct tvm *t, struct vcon_vm *vm)
+{
+	struct vcon_virtio_serial_config cfg = {
+		.max_nr_ports = t->max_ports,
+		.mem = vcon_vm_gmem(vm),
+		.loop = t->loop,
+		.event = on_vserial_event,
+		.event_ctx = t,
+	};
+	struct vcon_vserial_port_config pc;
+	size_t i;
+	int rc;
+
+	if (vcon_vm_add_pci(vm, &cfg.pci) < 0)
+		die("cannot create the PCI host bridge");
+	rc = vcon_virtio_serial_new(&cfg, &t->vserial);
+	if (rc < 0)
+		die("-device virtio-serial: %s", strerror(-rc));
+	for (i = 0; i < t->o.ndevice; i++) {
+		const struct tvm_device *d = &t->dev[i];
+
+		if (d->kind == TVM_DEV_VIRTIO_SERIAL)
+			continue;
+		pc = (struct vcon_vserial_port_config){
+			.console = d->kind == TVM_DEV_VIRTCONSOLE,
+			.name = d->name[0] ? d->name : NULL,
+			.nr = d->nr,
+			.chr = find_named(t, d->chardev),
+		};
+		rc = vcon_virtio_serial_add_port(t->vserial, &pc);
+		if (rc == -EBUSY)
+			die("-device %s: chardev '%s' is already in use (add "
+			    "mux=on to share it)", t->o.device[i], d->chardev);
+		if (rc == -EEXIST)
+			die("-device %s: the port number or name is taken",
+			    t->o.device[i]);
+		if (rc == -ENOSPC || rc == -EINVAL)
+			die("-device %s: no such port number (max_ports is "
+			    "%u)", t->o.device[i],
+			    t->max_ports ? t->max_ports
+					 : VCON_VSERIAL_DEFAULT_PORTS);
+		if (rc < 0)
+			die("-device %s: %s", t->o.device[i], strerror(-rc));
+	}
+}
+
 /* One boot: a fresh VM with the ports on the same chardevs. */
 static enum vcon_vm_exit
 boot(struct tvm *t)
@@ -261,6 +336,8 @@ boot(struct tvm *t)
 					      com_ports[i].base) < 0)
 			die("cannot create COM%zu", i + 1);
 	}
+	if (t->want_vserial)
+		add_vserial(t, vm);
 	rc = vcon_vm_load_bzimage(vm, t->o.kernel, t->o.initrd,
 				  t->o.append ? t->o.append : "", &err);
 	if (rc < 0)
@@ -286,6 +363,8 @@ boot(struct tvm *t)
 		vcon_serial_free(t->com[i]);
 		t->com[i] = NULL;
 	}
+	vcon_virtio_serial_free(t->vserial);
+	t->vserial = NULL;
 	vcon_vm_free(vm);
 	return why;
 }
@@ -310,9 +389,15 @@ main(int argc, char **argv)
 		printf("tinyvmm (libvcon %s)\n", vcon_version());
 		return 0;
 	}
-	for (i = 0; i < t.o.ndevice; i++)
-		die("-device %s: virtio-serial is not available yet",
-		    t.o.device[i]);
+	for (i = 0; i < t.o.ndevice; i++) {
+		if (tvm_parse_device(t.o.device[i], &t.dev[i], msg,
+				     sizeof(msg)) < 0)
+			die("%s", msg);
+		/* The first port implies the controller, as in QEMU. */
+		t.want_vserial = true;
+		if (t.dev[i].kind == TVM_DEV_VIRTIO_SERIAL)
+			t.max_ports = t.dev[i].max_ports;
+	}
 	/* Before any thread: they all inherit the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -326,6 +411,11 @@ main(int argc, char **argv)
 	if (vcon_loop_new(&t.loop) < 0 || vcon_loop_start_thread(t.loop) < 0)
 		die("cannot start the event loop");
 	open_chardevs(&t);
+	for (i = 0; i < t.o.ndevice; i++)
+		if (t.dev[i].kind != TVM_DEV_VIRTIO_SERIAL &&
+		    !find_named(&t, t.dev[i].chardev))
+			die("-device %s: no -chardev with id '%s'", t.o.device[i],
+			    t.dev[i].chardev);
 	if (pthread_create(&sig_th, NULL, signal_thread, &t) != 0)
 		die("cannot start the signal thread");
 	pthread_detach(sig_th);

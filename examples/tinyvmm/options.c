@@ -20,7 +20,8 @@ const char tvm_usage[] =
 	"               [-m SIZE] [-smp N] [-no-reboot]\n"
 	"               [-serial SPEC]...   COM1..COM4 in order; default COM1 = stdio\n"
 	"               [-chardev SPEC]...  named backends (QEMU -chardev syntax)\n"
-	"               [-device virtconsole,chardev=ID[,name=N]]\n"
+	"               [-device virtio-serial[,max_ports=N]]\n"
+	"               [-device virtconsole,chardev=ID[,name=N][,nr=K]]\n"
 	"               [-device virtserialport,chardev=ID,name=N[,nr=K]]\n"
 	"               [-nographic]        same as -serial mon:stdio\n"
 	"\n"
@@ -200,5 +201,100 @@ tvm_parse_options(int argc, char **argv, struct tvm_options *o, char *msg,
 		return 0;
 	if (!o->kernel)
 		return fail(msg, msgsz, "no kernel: give -kernel BZIMAGE");
+	return 0;
+}
+
+static int
+copy_value(char *dst, size_t cap, const char *key, const char *val,
+	   size_t len, char *msg, size_t msgsz)
+{
+	if (len == 0)
+		return fail(msg, msgsz, "-device: %s= is empty", key);
+	if (len >= cap)
+		return fail(msg, msgsz, "-device: %s= is longer than %zu bytes",
+			    key, cap - 1);
+	memcpy(dst, val, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+int
+tvm_parse_device(const char *spec, struct tvm_device *d, char *msg,
+		 size_t msgsz)
+{
+	size_t n = strcspn(spec, ",");
+	const char *p = spec + n;
+	unsigned v;
+	char num[16];
+
+	memset(d, 0, sizeof(*d));
+	d->nr = -1;
+	if ((n == 13 && !strncmp(spec, "virtio-serial", n)) ||
+	    (n == 17 && !strncmp(spec, "virtio-serial-pci", n)))
+		d->kind = TVM_DEV_VIRTIO_SERIAL;
+	else if (n == 11 && !strncmp(spec, "virtconsole", n))
+		d->kind = TVM_DEV_VIRTCONSOLE;
+	else if (n == 14 && !strncmp(spec, "virtserialport", n))
+		d->kind = TVM_DEV_VIRTSERIALPORT;
+	else
+		return fail(msg, msgsz,
+			    "-device: unknown device '%.*s' (tinyvmm has "
+			    "virtio-serial, virtconsole and virtserialport)",
+			    (int)n, spec);
+	while (*p == ',') {
+		const char *key = ++p, *eq, *val;
+		size_t klen, vlen;
+		int rc = 0;
+
+		n = strcspn(p, ",");
+		eq = memchr(p, '=', n);
+		if (!eq)
+			return fail(msg, msgsz, "-device: '%.*s' is not key=value",
+				    (int)n, p);
+		klen = (size_t)(eq - key);
+		val = eq + 1;
+		vlen = n - klen - 1;
+		p += n;
+#define KEY(k) (klen == strlen(k) && !strncmp(key, k, klen))
+		if (KEY("id") || KEY("bus")) {
+			continue;
+		} else if (d->kind == TVM_DEV_VIRTIO_SERIAL && KEY("max_ports")) {
+			rc = copy_value(num, sizeof(num), "max_ports", val,
+					vlen, msg, msgsz);
+			if (rc == 0 && (parse_uint(num, 511, &v) < 0 || v == 0))
+				return fail(msg, msgsz, "-device: max_ports=%s: "
+					    "expected 1 to 511", num);
+			d->max_ports = v;
+		} else if (d->kind != TVM_DEV_VIRTIO_SERIAL && KEY("chardev")) {
+			rc = copy_value(d->chardev, sizeof(d->chardev),
+					"chardev", val, vlen, msg, msgsz);
+		} else if (d->kind != TVM_DEV_VIRTIO_SERIAL && KEY("name")) {
+			rc = copy_value(d->name, sizeof(d->name), "name", val,
+					vlen, msg, msgsz);
+		} else if (d->kind != TVM_DEV_VIRTIO_SERIAL && KEY("nr")) {
+			rc = copy_value(num, sizeof(num), "nr", val, vlen, msg,
+					msgsz);
+			if (rc == 0 && strcmp(num, "0") == 0)
+				v = 0;
+			else if (rc == 0 && parse_uint(num, 510, &v) < 0)
+				return fail(msg, msgsz, "-device: nr=%s: "
+					    "expected 0 to 510", num);
+			d->nr = (int)v;
+		} else {
+			return fail(msg, msgsz, "-device %.*s: unknown key "
+				    "'%.*s'", (int)strcspn(spec, ","), spec,
+				    (int)klen, key);
+		}
+#undef KEY
+		if (rc)
+			return rc;
+	}
+	if (d->kind != TVM_DEV_VIRTIO_SERIAL && !d->chardev[0])
+		return fail(msg, msgsz, "-device %s: chardev= is required",
+			    d->kind == TVM_DEV_VIRTCONSOLE ? "virtconsole"
+							   : "virtserialport");
+	if (d->kind == TVM_DEV_VIRTSERIALPORT && d->nr == 0)
+		return fail(msg, msgsz, "-device virtserialport: nr=0 is kept "
+			    "for a virtconsole");
 	return 0;
 }

@@ -53,6 +53,30 @@ int tvm_parse_options(int argc, char **argv, struct tvm_options *opts,
  */
 int tvm_parse_size(const char *s, uint64_t *bytes);
 
+enum tvm_device_kind {
+	TVM_DEV_VIRTIO_SERIAL,  /* the controller: virtio-serial[-pci] */
+	TVM_DEV_VIRTCONSOLE,
+	TVM_DEV_VIRTSERIALPORT,
+};
+
+struct tvm_device {
+	enum tvm_device_kind kind;
+	char chardev[64];  /* chardev=, the -chardev id */
+	char name[128];    /* name= */
+	int nr;            /* nr=, -1 when not given */
+	unsigned max_ports; /* max_ports= of the controller, 0 = default */
+};
+
+/*
+ * tvm_parse_device - one -device argument, QEMU's spelling: the driver
+ * name, then key=value pairs. Keys QEMU has that change nothing here
+ * (id=, bus=) are accepted.
+ *
+ * Returns: 0, or -EINVAL with a one-line message naming the bad part.
+ */
+int tvm_parse_device(const char *spec, struct tvm_device *d, char *msg,
+		     size_t msgsz);
+
 extern const char tvm_usage[];
 
 #endif /* TINYVMM_OPTIONS_H */

@@ -126,6 +126,20 @@ VCON_API VCON_NODISCARD int
 vcon_vm_add_acpi(struct vcon_vm *vm);
 
 /*
+ * vcon_vm_add_pci - give the VM a PCI host bridge (see vcon/pci.h) on its
+ * port and MMIO buses, INTx wired to the in-kernel I/O APIC, and describe
+ * it in the ACPI DSDT (with vcon_vm_add_acpi: a kernel with ACPI finds PCI
+ * only there). The VM owns the bridge: vcon_vm_free frees it, so free the
+ * devices on it first.
+ *
+ * Returns: 0 with *out set, or as vcon_pci_new.
+ * Context: before vcon_vm_load_bzimage.
+ */
+struct vcon_pci;
+VCON_API VCON_NODISCARD int
+vcon_vm_add_pci(struct vcon_vm *vm, struct vcon_pci **out);
+
+/*
  * vcon_vm_run - start the vCPU threads and wait until the VM stops.
  *
  * Returns: 0 with *why set, or a negative errno (thread creation); for

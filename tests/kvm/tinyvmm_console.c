@@ -39,131 +39,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OUT_MAX (1 << 20)
+#include "vmm_driver.h"
+
 /* Seconds for a boot under the nested L1; VCON_E2E_BOOT_S overrides. */
 static int BOOT_S = 240;
 
-static const char *tinyvmm, *kernel, *initrd;
 static const char *const no_reboot[] = { "-no-reboot", NULL };
 
-struct vmm {
-	pid_t pid;
-	int fd; /* our end of its stdin/stdout */
-	char out[OUT_MAX];
-	size_t len;
-	const char *name;
-};
-
-static int failures;
-
-static void
-fail(struct vmm *v, const char *fmt, ...)
-{
-	char path[128];
-	va_list ap;
-	FILE *f;
-
-	fprintf(stderr, "tinyvmm_console: %s: ", v->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	snprintf(path, sizeof(path), "build/e2e/tinyvmm-%s.log", v->name);
-	f = fopen(path, "w");
-	if (f) {
-		fwrite(v->out, 1, v->len, f);
-		fclose(f);
-		fprintf(stderr, " (output in %s)", path);
-	}
-	fputc('\n', stderr);
-	failures++;
-}
-
-static void
-start(struct vmm *v, const char *name, const char *append,
-      const char *const *extra)
-{
-	const char *fixed[] = { tinyvmm, "-kernel", kernel, "-initrd",
-				initrd,	 "-append", append, "-m",
-				"256" };
-	char *argv[32];
-	int sv[2];
-	size_t n = 0, i;
-
-	memset(v, 0, sizeof(*v));
-	v->name = name;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		exit(2);
-	v->pid = fork();
-	if (v->pid == 0) {
-		/* In the child only: the copies go with exec. */
-		for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-			argv[n++] = strdup(fixed[i]);
-		while (extra && *extra)
-			argv[n++] = strdup(*extra++);
-		argv[n] = NULL;
-		dup2(sv[1], 0);
-		dup2(sv[1], 1);
-		dup2(sv[1], 2); /* as on a terminal: messages too */
-		execv(tinyvmm, argv);
-		_exit(127);
-	}
-	close(sv[1]);
-	v->fd = sv[0];
-}
-
-/*
- * Read until needle appears; false after timeout_s. The console is
- * sampled every 100 ms rather than waited on: under the nested L1, a
- * reader woken by each console write makes the L2 guest triple-fault in
- * about one boot in four (see docs/testing-kvm.md), and a terminal that
- * looks ten times a second tests the same thing.
- */
-static bool
-expect(struct vmm *v, const char *needle, int timeout_s)
-{
-	struct timespec tick = { 0, 100 * 1000 * 1000 };
-	time_t end = time(NULL) + timeout_s;
-	ssize_t n;
-
-	for (;;) {
-		while ((n = recv(v->fd, v->out + v->len, OUT_MAX - 1 - v->len,
-				 MSG_DONTWAIT)) > 0) {
-			v->len += (size_t)n;
-			if (getenv("VCON_E2E_VERBOSE"))
-				fwrite(v->out + v->len - (size_t)n, 1,
-				       (size_t)n, stderr);
-		}
-		if (memmem(v->out, v->len, needle, strlen(needle)))
-			return true;
-		if (n == 0 || time(NULL) >= end)
-			return false;
-		nanosleep(&tick, NULL);
-	}
-}
-
-/* Wait for exit; returns the status code, or -1 (killed after timeout). */
-static int
-finish(struct vmm *v, int timeout_s)
-{
-	time_t end = time(NULL) + timeout_s;
-	int status;
-
-	for (;;) {
-		if (waitpid(v->pid, &status, WNOHANG) == v->pid)
-			break;
-		if (time(NULL) >= end) {
-			fprintf(stderr, "tinyvmm_console: %s: killing tinyvmm\n",
-				v->name);
-			kill(v->pid, SIGKILL);
-			waitpid(v->pid, &status, 0);
-			close(v->fd);
-			return -1;
-		}
-		expect(v, "\001never", 1); /* keep draining its output */
-	}
-	close(v->fd);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 static void
 interactive(void)
@@ -171,34 +53,34 @@ interactive(void)
 	static struct vmm v;
 	int rc;
 
-	start(&v, "interactive",
+	vmm_start(&v, "interactive",
 	      "console=ttyS0 panic=-1 loglevel=7 vcon.e2e=interactive",
 	      no_reboot);
-	if (!expect(&v, "ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) "
+	if (!vmm_expect(&v, "ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) "
 			"is a 16550A",
 		    BOOT_S))
-		fail(&v, "Linux did not find a 16550A at 0x3f8");
-	if (!expect(&v, "READY>", BOOT_S))
-		fail(&v, "no prompt from the guest");
+		vmm_fail(&v, "Linux did not find a 16550A at 0x3f8");
+	if (!vmm_expect(&v, "READY>", BOOT_S))
+		vmm_fail(&v, "no prompt from the guest");
 	if (write(v.fd, "ping\r", 5) != 5)
-		fail(&v, "cannot type: %s", strerror(errno));
-	if (!expect(&v, "got:ping", 60))
-		fail(&v, "the guest did not echo what was typed");
-	if (!expect(&v, "SYSRQ>", 60))
-		fail(&v, "no second prompt");
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	if (!vmm_expect(&v, "got:ping", 60))
+		vmm_fail(&v, "the guest did not echo what was typed");
+	if (!vmm_expect(&v, "SYSRQ>", 60))
+		vmm_fail(&v, "no second prompt");
 	/* A break, then the SysRq key: 'h' prints SysRq's help. */
 	if (write(v.fd, "\001b", 2) != 2)
-		fail(&v, "cannot type: %s", strerror(errno));
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
 	sleep(1);
 	if (write(v.fd, "h", 1) != 1)
-		fail(&v, "cannot type: %s", strerror(errno));
-	if (!expect(&v, "sysrq: HELP", 60))
-		fail(&v, "Ctrl-A b, h did not reach magic SysRq");
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	if (!vmm_expect(&v, "sysrq: HELP", 60))
+		vmm_fail(&v, "Ctrl-A b, h did not reach magic SysRq");
 	if (write(v.fd, "done\r", 5) != 5)
-		fail(&v, "cannot type: %s", strerror(errno));
-	rc = finish(&v, 60);
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	rc = vmm_finish(&v, 60);
 	if (rc != 0)
-		fail(&v, "tinyvmm exited %d after the guest rebooted", rc);
+		vmm_fail(&v, "tinyvmm exited %d after the guest rebooted", rc);
 }
 
 static void
@@ -207,47 +89,14 @@ quit(void)
 	static struct vmm v;
 	int rc;
 
-	start(&v, "quit", "console=ttyS0 panic=-1 vcon.e2e=quit", no_reboot);
-	if (!expect(&v, "READY>", BOOT_S))
-		fail(&v, "no prompt from the guest");
+	vmm_start(&v, "quit", "console=ttyS0 panic=-1 vcon.e2e=quit", no_reboot);
+	if (!vmm_expect(&v, "READY>", BOOT_S))
+		vmm_fail(&v, "no prompt from the guest");
 	if (write(v.fd, "\001x", 2) != 2)
-		fail(&v, "cannot type: %s", strerror(errno));
-	rc = finish(&v, 20);
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	rc = vmm_finish(&v, 20);
 	if (rc != 0)
-		fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
-}
-
-/* A scratch directory under $TMPDIR (the L1's tmpfs: 9p holds no
- * sockets), named for the scenario. */
-static void
-scratch_dir(const char *name, char *dir, size_t size)
-{
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-
-	snprintf(dir, size, "%s/vcon-%s-XXXXXX", tmp, name);
-	if (!mkdtemp(dir))
-		exit(2);
-}
-
-/* Connect to a unix socket tinyvmm is about to create, trying every
- * 50 ms up to tries times; -1 if it never answers. */
-static int
-connect_when_there(const char *path, int tries)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, i;
-
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return -1;
-	strcpy(sun.sun_path, path);
-	for (i = 0; i < tries; i++) {
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-			return fd;
-		close(fd);
-		usleep(50000);
-	}
-	return -1;
+		vmm_fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
 }
 
 static void
@@ -270,20 +119,20 @@ ports(void)
 	snprintf(serial1, sizeof(serial1), "file:%s", log);
 	snprintf(chardev, sizeof(chardev),
 		 "socket,id=com2,path=%s,server=on,wait=off", sock);
-	start(&v, "ports", "console=ttyS0 panic=-1 loglevel=7 vcon.e2e=ports",
+	vmm_start(&v, "ports", "console=ttyS0 panic=-1 loglevel=7 vcon.e2e=ports",
 	      extra);
 	fd = connect_when_there(sock, 200);
 	if (fd < 0)
-		fail(&v, "cannot connect to COM2's socket %s", sock);
-	rc = finish(&v, BOOT_S);
+		vmm_fail(&v, "cannot connect to COM2's socket %s", sock);
+	rc = vmm_finish(&v, BOOT_S);
 	if (rc != 0)
-		fail(&v, "tinyvmm exited %d", rc);
+		vmm_fail(&v, "tinyvmm exited %d", rc);
 	while (fd >= 0 && len < sizeof(got) - 1 &&
 	       (n = read(fd, got + len, sizeof(got) - 1 - len)) > 0)
 		len += (size_t)n;
 	got[len] = 0;
 	if (!strstr(got, "hello-ttyS1"))
-		fail(&v, "COM2's socket got '%s', not the guest's line", got);
+		vmm_fail(&v, "COM2's socket got '%s', not the guest's line", got);
 	if (fd >= 0)
 		close(fd);
 	v.len = 0;
@@ -293,9 +142,9 @@ ports(void)
 		fclose(f);
 	}
 	if (!memmem(v.out, v.len, "ttyS1 at I/O 0x2f8 (irq = 3", 27))
-		fail(&v, "COM1's file log does not show ttyS1 at 0x2f8 irq 3");
+		vmm_fail(&v, "COM1's file log does not show ttyS1 at 0x2f8 irq 3");
 	if (!memmem(v.out, v.len, "LIBVCON-INIT-OK", 15))
-		fail(&v, "COM1's file log lacks init's marker");
+		vmm_fail(&v, "COM1's file log lacks init's marker");
 	unlink(log);
 	unlink(sock);
 	rmdir(dir);
@@ -309,12 +158,12 @@ guest_ends(const char *name, const char *append, const char *const *extra,
 	static struct vmm v;
 	int rc;
 
-	start(&v, name, append, extra);
-	if (!expect(&v, marker, BOOT_S))
-		fail(&v, "no '%s' from the guest", marker);
-	rc = finish(&v, 60);
+	vmm_start(&v, name, append, extra);
+	if (!vmm_expect(&v, marker, BOOT_S))
+		vmm_fail(&v, "no '%s' from the guest", marker);
+	rc = vmm_finish(&v, 60);
 	if (rc != 0)
-		fail(&v, "tinyvmm exited %d, want 0", rc);
+		vmm_fail(&v, "tinyvmm exited %d, want 0", rc);
 	return &v;
 }
 
@@ -329,9 +178,9 @@ poweroff(void)
 				   smp2, "reboot: Power down");
 
 	if (!memmem(v->out, v->len, "smp: Brought up 1 node, 2 CPUs", 30))
-		fail(v, "-smp 2: Linux did not bring up two CPUs");
+		vmm_fail(v, "-smp 2: Linux did not bring up two CPUs");
 	if (!memmem(v->out, v->len, "ACPI: PM: (supports S0 S5)", 26))
-		fail(v, "Linux did not find S5 in libvcon's ACPI tables");
+		vmm_fail(v, "Linux did not find S5 in libvcon's ACPI tables");
 }
 
 /* Count non-overlapping occurrences of needle in the output so far. */
@@ -355,53 +204,20 @@ restart(void)
 	time_t end;
 	int rc;
 
-	start(&v, "restart", "console=ttyS0 panic=-1 vcon.e2e=restart", NULL);
+	vmm_start(&v, "restart", "console=ttyS0 panic=-1 vcon.e2e=restart", NULL);
 	end = time(NULL) + 2 * BOOT_S;
 	while (occurrences(&v, "LIBVCON-INIT-OK") < 2 && time(NULL) < end)
-		expect(&v, "\001never", 1);
+		vmm_expect(&v, "\001never", 1);
 	if (occurrences(&v, "LIBVCON-INIT-OK") < 2)
-		fail(&v, "the guest did not boot again after its reboot");
+		vmm_fail(&v, "the guest did not boot again after its reboot");
 	if (write(v.fd, "\001x", 2) != 2)
-		fail(&v, "cannot type: %s", strerror(errno));
-	rc = finish(&v, 20);
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	rc = vmm_finish(&v, 20);
 	if (rc != 0)
-		fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
+		vmm_fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
 }
 
 /* Read what arrives on fd within 5 s, up to size bytes. */
-static ssize_t
-read_some(int fd, char *buf, size_t size)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < size && poll(&pfd, 1, got ? 200 : 5000) == 1) {
-		n = read(fd, buf + got, size - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
-/* md5sum of a file, by the host's md5sum(1): 32 hex digits or "". */
-static void
-md5_of(const char *path, char *out)
-{
-	char cmd[300];
-	FILE *p;
-
-	out[0] = 0;
-	snprintf(cmd, sizeof(cmd), "md5sum < '%s'", path);
-	p = popen(cmd, "r");
-	if (!p)
-		return;
-	if (fscanf(p, "%32s", out) != 1)
-		out[0] = 0;
-	pclose(p);
-}
-
 /* The 32 hex digits after tag in the output, or "". */
 static void
 sum_after(const struct vmm *v, const char *tag, char *out)
@@ -433,16 +249,16 @@ bulk(void)
 	snprintf(serial2, sizeof(serial2), "file:%s", out2);
 	snprintf(chardev, sizeof(chardev),
 		 "socket,id=com3,path=%s,server=on,wait=off", sock);
-	start(&v, "bulk", "console=ttyS0 panic=-1 vcon.e2e=bulk", extra);
-	if (!expect(&v, "TXDONE", 2 * BOOT_S))
-		fail(&v, "the guest did not finish sending 1 MiB");
+	vmm_start(&v, "bulk", "console=ttyS0 panic=-1 vcon.e2e=bulk", extra);
+	if (!vmm_expect(&v, "TXDONE", 2 * BOOT_S))
+		vmm_fail(&v, "the guest did not finish sending 1 MiB");
 	sum_after(&v, "TXSUM ", want);
 	md5_of(out2, got);
 	if (!*want || strcmp(want, got))
-		fail(&v, "1 MiB guest->host: md5 %s in the guest, %s on the "
+		vmm_fail(&v, "1 MiB guest->host: md5 %s in the guest, %s on the "
 			 "host", want, got);
-	if (!expect(&v, "RXREADY", 60))
-		fail(&v, "the guest is not ready to receive");
+	if (!vmm_expect(&v, "RXREADY", 60))
+		vmm_fail(&v, "the guest is not ready to receive");
 	fd = connect_when_there(sock, 100);
 	f = fopen("/dev/urandom", "rb");
 	if (!f || fread(data, 1, sizeof(data), f) != sizeof(data))
@@ -454,16 +270,16 @@ bulk(void)
 	fclose(f);
 	md5_of(in3, want);
 	if (fd < 0 || write(fd, data, sizeof(data)) != (ssize_t)sizeof(data))
-		fail(&v, "cannot send 64 KiB to COM3's socket");
-	if (!expect(&v, "RXSUM ", 2 * BOOT_S))
-		fail(&v, "the guest did not receive 64 KiB");
+		vmm_fail(&v, "cannot send 64 KiB to COM3's socket");
+	if (!vmm_expect(&v, "RXSUM ", 2 * BOOT_S))
+		vmm_fail(&v, "the guest did not receive 64 KiB");
 	sum_after(&v, "RXSUM ", got);
 	if (strcmp(want, got))
-		fail(&v, "64 KiB host->guest: md5 %s sent, %s received", want,
+		vmm_fail(&v, "64 KiB host->guest: md5 %s sent, %s received", want,
 		     got);
-	rc = finish(&v, 60);
+	rc = vmm_finish(&v, 60);
 	if (rc != 0)
-		fail(&v, "tinyvmm exited %d", rc);
+		vmm_fail(&v, "tinyvmm exited %d", rc);
 	if (fd >= 0)
 		close(fd);
 	unlink(out2);
@@ -494,42 +310,42 @@ four(void)
 	snprintf(serial2, sizeof(serial2), "file:%s", log);
 	snprintf(chardev, sizeof(chardev),
 		 "socket,id=com4,path=%s,server=on,wait=off", sock);
-	start(&v, "four", "console=ttyS1 panic=-1 loglevel=7 vcon.e2e=four",
+	vmm_start(&v, "four", "console=ttyS1 panic=-1 loglevel=7 vcon.e2e=four",
 	      extra);
 	/* tinyvmm names the pty as QEMU does, before the guest runs. */
-	if (!expect(&v, "(label serial2)", 30))
-		fail(&v, "tinyvmm did not name COM3's pty");
+	if (!vmm_expect(&v, "(label serial2)", 30))
+		vmm_fail(&v, "tinyvmm did not name COM3's pty");
 	p = memmem(v.out, v.len, "redirected to ", 14);
 	if (p)
 		sscanf(p + 14, "%63s", pty);
 	pfd = *pty ? open(pty, O_RDWR | O_NOCTTY) : -1;
 	if (pfd < 0)
-		fail(&v, "cannot open COM3's pty '%s'", pty);
+		vmm_fail(&v, "cannot open COM3's pty '%s'", pty);
 	fd = connect_when_there(sock, 100);
-	if (!expect(&v, "READY>", BOOT_S))
-		fail(&v, "no prompt on ttyS0");
+	if (!vmm_expect(&v, "READY>", BOOT_S))
+		vmm_fail(&v, "no prompt on ttyS0");
 	if (write(v.fd, "four\r", 5) != 5)
-		fail(&v, "cannot type: %s", strerror(errno));
-	if (!expect(&v, "got:four", 60))
-		fail(&v, "ttyS0 did not echo what was typed");
-	if (!expect(&v, "PTY-WRITTEN", 60))
-		fail(&v, "the guest did not write to ttyS2");
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	if (!vmm_expect(&v, "got:four", 60))
+		vmm_fail(&v, "ttyS0 did not echo what was typed");
+	if (!vmm_expect(&v, "PTY-WRITTEN", 60))
+		vmm_fail(&v, "the guest did not write to ttyS2");
 	if (pfd >= 0)
 		len = (size_t)read_some(pfd, buf, sizeof(buf) - 1);
 	buf[len] = 0;
 	if (!strstr(buf, "hello-ttyS2"))
-		fail(&v, "COM3's pty got '%s'", buf);
+		vmm_fail(&v, "COM3's pty got '%s'", buf);
 	len = 0;
 	if (fd >= 0)
 		len = (size_t)read_some(fd, buf, sizeof(buf) - 1);
 	buf[len] = 0;
 	if (!strstr(buf, "hello-ttyS3"))
-		fail(&v, "COM4's socket got '%s'", buf);
+		vmm_fail(&v, "COM4's socket got '%s'", buf);
 	if (write(v.fd, "bye\r", 4) != 4)
-		fail(&v, "cannot type: %s", strerror(errno));
-	rc = finish(&v, 60);
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	rc = vmm_finish(&v, 60);
 	if (rc != 0)
-		fail(&v, "tinyvmm exited %d", rc);
+		vmm_fail(&v, "tinyvmm exited %d", rc);
 	v.len = 0;
 	f = fopen(log, "r");
 	if (f) {
@@ -545,7 +361,7 @@ four(void)
 		};
 
 		if (!memmem(v.out, v.len, ports[i], strlen(ports[i])))
-			fail(&v, "the boot log on COM2 lacks '%s'", ports[i]);
+			vmm_fail(&v, "the boot log on COM2 lacks '%s'", ports[i]);
 	}
 	if (pfd >= 0)
 		close(pfd);
@@ -568,9 +384,10 @@ main(int argc, char **argv)
 	}
 	if (getenv("VCON_E2E_BOOT_S"))
 		BOOT_S = atoi(getenv("VCON_E2E_BOOT_S"));
-	tinyvmm = argv[1];
-	kernel = argv[2];
-	initrd = argv[3];
+	vmm_test_name = "tinyvmm_console";
+	vmm_tinyvmm = argv[1];
+	vmm_kernel = argv[2];
+	vmm_initrd = argv[3];
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 4 || !strcmp(argv[4], "interactive"))
 		interactive();
@@ -600,7 +417,7 @@ main(int argc, char **argv)
 		interactive();
 		interactive();
 	}
-	if (failures)
+	if (vmm_failures)
 		return 1;
 	printf("tinyvmm_console: typed input echoed, SysRq by Ctrl-A b, "
 	       "Ctrl-A x quits, COM1 file and COM2 socket carry the guest's "

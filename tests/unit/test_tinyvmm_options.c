@@ -128,6 +128,67 @@ test_options_errors_name_the_problem(void **state)
 			    "-display: only 'none' (tinyvmm has no display)");
 }
 
+static void
+test_device_specs_as_qemu_spells_them(void **state)
+{
+	struct tvm_device d;
+	char msg[256];
+
+	(void)state;
+	assert_int_equal(tvm_parse_device("virtio-serial-pci,id=vs0,"
+					  "max_ports=4", &d, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(d.kind, TVM_DEV_VIRTIO_SERIAL);
+	assert_int_equal(d.max_ports, 4);
+	assert_int_equal(tvm_parse_device("virtconsole,chardev=c0", &d, msg,
+					  sizeof(msg)),
+			 0);
+	assert_int_equal(d.kind, TVM_DEV_VIRTCONSOLE);
+	assert_string_equal(d.chardev, "c0");
+	assert_int_equal(d.nr, -1);
+	assert_int_equal(tvm_parse_device("virtconsole,chardev=c0,nr=0", &d,
+					  msg, sizeof(msg)),
+			 0);
+	assert_int_equal(d.nr, 0);
+	assert_int_equal(tvm_parse_device("virtserialport,bus=vs0.0,chardev=q,"
+					  "name=org.qemu.guest_agent.0,nr=3",
+					  &d, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(d.kind, TVM_DEV_VIRTSERIALPORT);
+	assert_string_equal(d.name, "org.qemu.guest_agent.0");
+	assert_int_equal(d.nr, 3);
+}
+
+static void
+expect_device_error(const char *spec, const char *want)
+{
+	struct tvm_device d;
+	char msg[256] = "";
+
+	assert_int_equal(tvm_parse_device(spec, &d, msg, sizeof(msg)),
+			 -EINVAL);
+	if (!strstr(msg, want))
+		fail_msg("'%s': message '%s' lacks '%s'", spec, msg, want);
+}
+
+static void
+test_device_errors_name_the_problem(void **state)
+{
+	(void)state;
+	expect_device_error("virtio-net", "unknown device 'virtio-net'");
+	expect_device_error("virtconsole", "chardev= is required");
+	expect_device_error("virtserialport,chardev=c,nmae=x",
+			    "unknown key 'nmae'");
+	expect_device_error("virtserialport,chardev=c,nr=0",
+			    "nr=0 is kept for a virtconsole");
+	expect_device_error("virtserialport,chardev=c,nr=x", "nr=x");
+	expect_device_error("virtio-serial,max_ports=0", "max_ports=0");
+	expect_device_error("virtio-serial,max_ports=512", "max_ports=512");
+	expect_device_error("virtconsole,chardev=", "chardev= is empty");
+	expect_device_error("virtconsole,chardev", "not key=value");
+	expect_device_error("virtio-serial,chardev=c", "unknown key 'chardev'");
+}
+
 int
 main(void)
 {
@@ -136,6 +197,8 @@ main(void)
 		cmocka_unit_test(test_options_defaults),
 		cmocka_unit_test(test_options_memory_sizes_follow_qemu),
 		cmocka_unit_test(test_options_errors_name_the_problem),
+		cmocka_unit_test(test_device_specs_as_qemu_spells_them),
+		cmocka_unit_test(test_device_errors_name_the_problem),
 	};
 
 	return cmocka_run_group_tests_name("tinyvmm_options", tests, NULL,

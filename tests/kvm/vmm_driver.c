@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by the end-to-end KVM tests: see vmm_driver.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm_driver.h"
+
+const char *vmm_test_name = "e2e";
+const char *vmm_tinyvmm, *vmm_kernel, *vmm_initrd;
+int vmm_failures;
+
+void
+vmm_fail(struct vmm *v, const char *fmt, ...)
+{
+	char path[128];
+	va_list ap;
+	FILE *f;
+
+	fprintf(stderr, "%s: %s: ", vmm_test_name, v->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "build/e2e/tinyvmm-%s.log", v->name);
+	f = fopen(path, "w");
+	if (f) {
+		fwrite(v->out, 1, v->len, f);
+		fclose(f);
+		fprintf(stderr, " (output in %s)", path);
+	}
+	fputc('\n', stderr);
+	vmm_failures++;
+}
+
+
+void
+vmm_start(struct vmm *v, const char *name, const char *append,
+      const char *const *extra)
+{
+	const char *fixed[] = { vmm_tinyvmm, "-kernel", vmm_kernel, "-initrd",
+				vmm_initrd,	 "-append", append, "-m",
+				"256" };
+	char *argv[32];
+	int sv[2];
+	size_t n = 0, i;
+
+	memset(v, 0, sizeof(*v));
+	v->name = name;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		exit(2);
+	v->pid = fork();
+	if (v->pid == 0) {
+		/* In the child only: the copies go with exec. */
+		for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+			argv[n++] = strdup(fixed[i]);
+		while (extra && *extra)
+			argv[n++] = strdup(*extra++);
+		argv[n] = NULL;
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		dup2(sv[1], 2); /* as on a terminal: messages too */
+		execv(vmm_tinyvmm, argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	v->fd = sv[0];
+}
+
+
+/*
+ * Read until needle appears; false after timeout_s. The console is
+ * sampled every 100 ms rather than waited on: under the nested L1, a
+ * reader woken by each console write makes the L2 guest triple-fault in
+ * about one boot in four (see docs/testing-kvm.md), and a terminal that
+ * looks ten times a second tests the same thing.
+ */
+bool
+vmm_expect(struct vmm *v, const char *needle, int timeout_s)
+{
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	time_t end = time(NULL) + timeout_s;
+	ssize_t n;
+
+	for (;;) {
+		while ((n = recv(v->fd, v->out + v->len, OUT_MAX - 1 - v->len,
+				 MSG_DONTWAIT)) > 0) {
+			v->len += (size_t)n;
+			if (getenv("VCON_E2E_VERBOSE"))
+				fwrite(v->out + v->len - (size_t)n, 1,
+				       (size_t)n, stderr);
+		}
+		if (memmem(v->out, v->len, needle, strlen(needle)))
+			return true;
+		if (n == 0 || time(NULL) >= end)
+			return false;
+		nanosleep(&tick, NULL);
+	}
+}
+
+
+/* Wait for exit; returns the status code, or -1 (killed after timeout). */
+int
+vmm_finish(struct vmm *v, int timeout_s)
+{
+	time_t end = time(NULL) + timeout_s;
+	int status;
+
+	for (;;) {
+		if (waitpid(v->pid, &status, WNOHANG) == v->pid)
+			break;
+		if (time(NULL) >= end) {
+			fprintf(stderr, "%s: %s: killing tinyvmm\n", vmm_test_name,
+				v->name);
+			kill(v->pid, SIGKILL);
+			waitpid(v->pid, &status, 0);
+			close(v->fd);
+			return -1;
+		}
+		vmm_expect(v, "\001never", 1); /* keep draining its output */
+	}
+	close(v->fd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+
+/* A scratch directory under $TMPDIR (the L1's tmpfs: 9p holds no
+ * sockets), named for the scenario. */
+void
+scratch_dir(const char *name, char *dir, size_t size)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	snprintf(dir, size, "%s/vcon-%s-XXXXXX", tmp, name);
+	if (!mkdtemp(dir))
+		exit(2);
+}
+
+/* Connect to a unix socket tinyvmm is about to create, trying every
+ * 50 ms up to tries times; -1 if it never answers. */
+int
+connect_when_there(const char *path, int tries)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, i;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -1;
+	strcpy(sun.sun_path, path);
+	for (i = 0; i < tries; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			return fd;
+		close(fd);
+		usleep(50000);
+	}
+	return -1;
+}
+
+
+ssize_t
+read_some(int fd, char *buf, size_t size)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < size && poll(&pfd, 1, got ? 200 : 5000) == 1) {
+		n = read(fd, buf + got, size - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* md5sum of a file, by the host's md5sum(1): 32 hex digits or "". */
+void
+md5_of(const char *path, char *out)
+{
+	char cmd[300];
+	FILE *p;
+
+	out[0] = 0;
+	snprintf(cmd, sizeof(cmd), "md5sum < '%s'", path);
+	p = popen(cmd, "r");
+	if (!p)
+		return;
+	if (fscanf(p, "%32s", out) != 1)
+		out[0] = 0;
+	pclose(p);
+}
+

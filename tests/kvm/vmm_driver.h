@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the end-to-end KVM tests share: run tinyvmm as a child whose
+ * stdin/stdout/stderr is our socket (as a terminal would be), wait for
+ * what it prints, and the host-side helpers (scratch dirs under $TMPDIR,
+ * sockets tinyvmm is about to create, md5 of a file).
+ */
+#ifndef VCON_VMM_DRIVER_H
+#define VCON_VMM_DRIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define OUT_MAX (1 << 20)
+
+struct vmm {
+	pid_t pid;
+	int fd; /* our end of its stdin/stdout */
+	char out[OUT_MAX];
+	size_t len;
+	const char *name;
+};
+
+/* Set by main: the program's name for messages, and what to boot. */
+extern const char *vmm_test_name;
+extern const char *vmm_tinyvmm, *vmm_kernel, *vmm_initrd;
+extern int vmm_failures;
+
+/* Record a failure, saving the output to build/e2e/tinyvmm-NAME.log. */
+void vmm_fail(struct vmm *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Start tinyvmm with the kernel, initrd, -append and extra arguments. */
+void vmm_start(struct vmm *v, const char *name, const char *append,
+	       const char *const *extra);
+/* Read until needle appears; false after timeout_s. */
+bool vmm_expect(struct vmm *v, const char *needle, int timeout_s);
+/* Wait for exit: the status, or -1 when killed after timeout_s. */
+int vmm_finish(struct vmm *v, int timeout_s);
+
+void scratch_dir(const char *name, char *dir, size_t size);
+int connect_when_there(const char *path, int tries);
+ssize_t read_some(int fd, char *buf, size_t size);
+void md5_of(const char *path, char *out);
+
+#endif
