@@ -86,6 +86,7 @@ TESTS += loop
 TESTS += chr
 TESTS += serial
 TESTS += virtqueue
+TESTS += virtio_serial
 TESTS += tinyvmm_options
 
 TESTUTIL_SRCS += tests/lib/testutil.c

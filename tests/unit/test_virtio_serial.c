@@ -1,0 +1,731 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio-serial controller driven the way Linux's virtio_pci and
+ * virtio_console drive it, written here from the specs: configuration
+ * mechanism #1 to find and enable the device, the modern common config to
+ * negotiate and place the rings, control messages to bring the ports up.
+ * Guest RAM is a test buffer; the host side is real socketpairs on a
+ * loop thread.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vcon/pci.h>
+#include <vcon/virtio_serial.h>
+
+#include "testutil.h"
+
+#define NPORTS 4
+#define NQ (2 * (NPORTS + 1))
+#define QSZ 16
+#define RAM (4u << 20)
+#define CTRL_RX 2
+#define CTRL_TX 3
+
+enum { DEVICE_READY, PORT_ADD, PORT_REMOVE, PORT_READY, CONSOLE_PORT, RESIZE,
+       PORT_OPEN, PORT_NAME };
+
+/* Modern common configuration offsets (virtio 1.2, 4.1.4.3). */
+#define C_DFSELECT 0x00
+#define C_DF 0x04
+#define C_GFSELECT 0x08
+#define C_GF 0x0c
+#define C_NUMQ 0x12
+#define C_STATUS 0x14
+#define C_Q_SELECT 0x16
+#define C_Q_SIZE 0x18
+#define C_Q_ENABLE 0x1c
+#define C_Q_DESC 0x20
+#define C_Q_DRIVER 0x28
+#define C_Q_DEVICE 0x30
+#define OFF_ISR 0x1000
+#define OFF_DEVICE 0x2000
+#define OFF_NOTIFY 0x3000
+
+struct dq {
+	uint64_t desc, avail, used;
+	uint16_t avail_idx, used_seen, next;
+};
+
+struct guest {
+	struct fake_ram ram;
+	struct vcon_bus *pio, *mmio;
+	struct vcon_pci *pci;
+	struct vcon_loop *loop;
+	struct vcon_virtio_serial *vs;
+	struct vcon_chr *chr[NPORTS];
+	int peer[NPORTS];
+	volatile int irq;
+	uint32_t bar1;
+	uint64_t heap;
+	struct dq q[NQ];
+	int events[NPORTS][4];
+};
+
+static void
+irq_set(void *ctx, bool level)
+{
+	struct guest *g = ctx;
+
+	__atomic_store_n(&g->irq, level, __ATOMIC_SEQ_CST);
+}
+
+static struct vcon_irq
+gsi_line(void *ctx, unsigned gsi)
+{
+	(void)gsi;
+	return (struct vcon_irq){ irq_set, ctx };
+}
+
+static void
+on_event(void *ctx, unsigned port, enum vcon_vserial_event ev)
+{
+	struct guest *g = ctx;
+
+	if (port < NPORTS)
+		__atomic_add_fetch(&g->events[port][ev], 1, __ATOMIC_SEQ_CST);
+}
+
+static uint32_t
+cfg_read(struct guest *g, unsigned slot, unsigned off, unsigned size)
+{
+	uint8_t b[4];
+
+	memcpy(b, &(uint32_t){ 0x80000000u | slot << 11 | (off & 0xfc) }, 4);
+	vcon_bus_access(g->pio, 0xcf8, 4, 1, true, b);
+	vcon_bus_access(g->pio, 0xcfc + (off & 3), size, 1, false, b);
+	return size == 4 ? (uint32_t)b[0] | b[1] << 8 | b[2] << 16 |
+				   (uint32_t)b[3] << 24
+			 : size == 2 ? (uint32_t)(b[0] | b[1] << 8) : b[0];
+}
+
+static void
+cfg_write(struct guest *g, unsigned slot, unsigned off, unsigned size,
+	  uint32_t v)
+{
+	uint8_t b[4];
+
+	memcpy(b, &(uint32_t){ 0x80000000u | slot << 11 | (off & 0xfc) }, 4);
+	vcon_bus_access(g->pio, 0xcf8, 4, 1, true, b);
+	memcpy(b, &v, 4);
+	vcon_bus_access(g->pio, 0xcfc + (off & 3), size, 1, true, b);
+}
+
+static uint64_t
+mr(struct guest *g, unsigned off, unsigned size)
+{
+	uint8_t b[8] = { 0 };
+	uint64_t v;
+
+	vcon_bus_access(g->mmio, g->bar1 + off, size, 1, false, b);
+	memcpy(&v, b, 8);
+	return v;
+}
+
+static void
+mw(struct guest *g, unsigned off, unsigned size, uint64_t v)
+{
+	uint8_t b[8];
+
+	memcpy(b, &v, 8);
+	vcon_bus_access(g->mmio, g->bar1 + off, size, 1, true, b);
+}
+
+static uint64_t
+alloc(struct guest *g, uint64_t len)
+{
+	uint64_t a = (g->heap + 4095) & ~4095ull;
+
+	g->heap = a + len;
+	assert_true(g->heap <= RAM);
+	return a;
+}
+
+/* Post one buffer of len bytes at gpa on queue q and kick. */
+static uint16_t
+post(struct guest *g, unsigned q, uint64_t gpa, uint32_t len, bool writable)
+{
+	struct dq *d = &g->q[q];
+	uint16_t i = d->next++ % QSZ, flags = writable ? 2 : 0, zero = 0;
+	uint8_t *p = g->ram.base + d->desc + 16u * i;
+
+	memcpy(p, &gpa, 8);
+	memcpy(p + 8, &len, 4);
+	memcpy(p + 12, &flags, 2);
+	memcpy(p + 14, &zero, 2);
+	memcpy(g->ram.base + d->avail + 4 + 2u * (d->avail_idx % QSZ), &i, 2);
+	d->avail_idx++;
+	__atomic_store_n((uint16_t *)(void *)(g->ram.base + d->avail + 2),
+			 d->avail_idx, __ATOMIC_RELEASE);
+	mw(g, OFF_NOTIFY + 4 * q, 2, q);
+	return i;
+}
+
+/* The next used entry of q: its descriptor's address and length. */
+static bool
+take_used(struct guest *g, unsigned q, uint64_t *gpa, uint32_t *len)
+{
+	struct dq *d = &g->q[q];
+	uint16_t idx = __atomic_load_n(
+		(uint16_t *)(void *)(g->ram.base + d->used + 2),
+		__ATOMIC_ACQUIRE);
+	uint32_t id;
+
+	if (idx == d->used_seen)
+		return false;
+	memcpy(&id, g->ram.base + d->used + 4 + 8u * (d->used_seen % QSZ), 4);
+	memcpy(len, g->ram.base + d->used + 8 + 8u * (d->used_seen % QSZ), 4);
+	memcpy(gpa, g->ram.base + d->desc + 16u * id, 8);
+	d->used_seen++;
+	return true;
+}
+
+static void
+setup_queue(struct guest *g, unsigned q)
+{
+	struct dq *d = &g->q[q];
+
+	memset(d, 0, sizeof(*d));
+	d->desc = alloc(g, 16 * QSZ);
+	d->avail = alloc(g, 6 + 2 * QSZ);
+	d->used = alloc(g, 6 + 8 * QSZ);
+	mw(g, C_Q_SELECT, 2, q);
+	assert_int_equal(mr(g, C_Q_SIZE, 2), 256);
+	mw(g, C_Q_SIZE, 2, QSZ);
+	mw(g, C_Q_DESC, 8, d->desc);
+	mw(g, C_Q_DRIVER, 4, (uint32_t)d->avail);
+	mw(g, C_Q_DRIVER + 4, 4, d->avail >> 32);
+	mw(g, C_Q_DEVICE, 8, d->used);
+	mw(g, C_Q_ENABLE, 2, 1);
+}
+
+/* Reset, negotiate VERSION_1 and MULTIPORT, place every ring. */
+static void
+driver_init(struct guest *g, bool event_idx)
+{
+	uint64_t f;
+	unsigned q;
+
+	mw(g, C_STATUS, 1, 0);
+	mw(g, C_STATUS, 1, 1 | 2);
+	mw(g, C_DFSELECT, 4, 0);
+	f = mr(g, C_DF, 4);
+	mw(g, C_DFSELECT, 4, 1);
+	f |= mr(g, C_DF, 4) << 32;
+	assert_true(f >> 32 & 1); /* VERSION_1 */
+	assert_true(f >> 1 & 1);  /* MULTIPORT */
+	f &= 1ull << 32 | 1ull << 1 | 1ull << 0 |
+	     (event_idx ? 1ull << 29 : 0);
+	mw(g, C_GFSELECT, 4, 0);
+	mw(g, C_GF, 4, (uint32_t)f);
+	mw(g, C_GFSELECT, 4, 1);
+	mw(g, C_GF, 4, f >> 32);
+	mw(g, C_STATUS, 1, 1 | 2 | 8);
+	assert_int_equal(mr(g, C_STATUS, 1) & 8, 8);
+	assert_int_equal(mr(g, C_NUMQ, 2), NQ);
+	g->heap = 0x10000;
+	for (q = 0; q < NQ; q++)
+		setup_queue(g, q);
+	mw(g, C_STATUS, 1, 1 | 2 | 4 | 8);
+}
+
+static void
+send_ctrl(struct guest *g, uint32_t id, uint16_t event, uint16_t value)
+{
+	uint64_t a = alloc(g, 8), gpa;
+	uint32_t len;
+
+	memcpy(g->ram.base + a, &id, 4);
+	memcpy(g->ram.base + a + 4, &event, 2);
+	memcpy(g->ram.base + a + 6, &value, 2);
+	post(g, CTRL_TX, a, 8, false);
+	/* Linux spins for this buffer: it must be back before the kick ends. */
+	assert_true(take_used(g, CTRL_TX, &gpa, &len));
+	assert_int_equal(gpa, a);
+}
+
+struct ctrl {
+	uint32_t id;
+	uint16_t event, value;
+	char extra[64];
+	uint32_t len;
+};
+
+static bool
+recv_ctrl(struct guest *g, struct ctrl *c)
+{
+	uint64_t gpa;
+
+	memset(c, 0, sizeof(*c));
+	if (!take_used(g, CTRL_RX, &gpa, &c->len))
+		return false;
+	assert_true(c->len >= 8 && c->len < 8 + sizeof(c->extra));
+	memcpy(&c->id, g->ram.base + gpa, 4);
+	memcpy(&c->event, g->ram.base + gpa + 4, 2);
+	memcpy(&c->value, g->ram.base + gpa + 6, 2);
+	memcpy(c->extra, g->ram.base + gpa + 8, c->len - 8);
+	return true;
+}
+
+static void
+expect_ctrl(struct guest *g, uint32_t id, uint16_t event, uint16_t value)
+{
+	struct ctrl c;
+
+	assert_true(recv_ctrl(g, &c));
+	assert_int_equal(c.event, event);
+	assert_int_equal(c.id, id);
+	assert_int_equal(c.value, value);
+}
+
+static void
+post_ctrl_buffers(struct guest *g, unsigned n)
+{
+	while (n--)
+		post(g, CTRL_RX, alloc(g, 4096), 4096, true);
+}
+
+static int
+add(struct guest *g, unsigned i, bool console, const char *name, int nr)
+{
+	struct vcon_vserial_port_config pc = {
+		.console = console, .name = name, .nr = nr, .chr = g->chr[i],
+	};
+
+	return vcon_virtio_serial_add_port(g->vs, &pc);
+}
+
+static struct guest *
+guest_new(const char *chr_extra)
+{
+	struct guest *g = calloc(1, sizeof(*g));
+	struct vcon_pci_config pcfg = { .gsi_line = gsi_line, .gsi_ctx = g };
+	struct vcon_virtio_serial_config vcfg;
+	struct vcon_error err;
+	char spec[128];
+	unsigned i;
+	int sv[2];
+
+	assert_non_null(g);
+	vcfg = (struct vcon_virtio_serial_config){
+		.max_nr_ports = NPORTS,
+		.mem = fake_ram_init(&g->ram, RAM),
+		.event = on_event,
+		.event_ctx = g,
+	};
+	assert_int_equal(vcon_bus_new(&g->pio), 0);
+	assert_int_equal(vcon_bus_new(&g->mmio), 0);
+	pcfg.pio = g->pio;
+	pcfg.mmio = g->mmio;
+	assert_int_equal(vcon_pci_new(&pcfg, &g->pci), 0);
+	assert_int_equal(vcon_loop_new(&g->loop), 0);
+	assert_int_equal(vcon_loop_start_thread(g->loop), 0);
+	for (i = 0; i < NPORTS; i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		g->peer[i] = sv[1];
+		snprintf(spec, sizeof(spec), "fd,fd=%d%s", sv[0], chr_extra);
+		assert_int_equal(vcon_chr_new(g->loop, spec, &g->chr[i], &err),
+				 0);
+	}
+	vcfg.pci = g->pci;
+	vcfg.loop = g->loop;
+	assert_int_equal(vcon_virtio_serial_new(&vcfg, &g->vs), 0);
+	assert_int_equal(vcon_virtio_serial_pci_slot(g->vs), 1);
+	g->bar1 = cfg_read(g, 1, 0x14, 4) & ~15u;
+	cfg_write(g, 1, 0x04, 2, 0x6); /* memory decode, bus master */
+	return g;
+}
+
+static void
+guest_free(struct guest *g)
+{
+	unsigned i;
+
+	vcon_virtio_serial_free(g->vs);
+	vcon_pci_free(g->pci);
+	for (i = 0; i < NPORTS; i++) {
+		vcon_chr_free(g->chr[i]);
+		close(g->peer[i]);
+	}
+	vcon_loop_stop(g->loop);
+	vcon_loop_join(g->loop);
+	vcon_loop_free(g->loop);
+	vcon_bus_free(g->pio);
+	vcon_bus_free(g->mmio);
+	fake_ram_fini(&g->ram);
+	free(g);
+}
+
+/* Console on 0, "org.test.a" on 1, brought up as Linux brings them up. */
+static struct guest *
+guest_up(void)
+{
+	struct guest *g = guest_new("");
+	struct ctrl c;
+
+	assert_int_equal(add(g, 0, true, NULL, -1), 0);
+	assert_int_equal(add(g, 1, false, "org.test.a", -1), 1);
+	driver_init(g, true);
+	post_ctrl_buffers(g, 8);
+	send_ctrl(g, 0xffffffffu, DEVICE_READY, 1);
+	expect_ctrl(g, 0, PORT_ADD, 1);
+	expect_ctrl(g, 1, PORT_ADD, 1);
+	assert_false(recv_ctrl(g, &c));
+	send_ctrl(g, 0, PORT_READY, 1);
+	expect_ctrl(g, 0, CONSOLE_PORT, 1);
+	expect_ctrl(g, 0, PORT_OPEN, 1); /* an fd is always connected */
+	send_ctrl(g, 1, PORT_READY, 1);
+	assert_true(recv_ctrl(g, &c));
+	assert_int_equal(c.event, PORT_NAME);
+	assert_int_equal(c.id, 1);
+	assert_int_equal(c.len, 8 + strlen("org.test.a"));
+	assert_memory_equal(c.extra, "org.test.a", strlen("org.test.a"));
+	expect_ctrl(g, 1, PORT_OPEN, 1);
+	post_ctrl_buffers(g, 8);
+	return g;
+}
+
+static void
+test_pci_identity_caps_and_bars(void **state)
+{
+	struct guest *g = guest_new("");
+	unsigned cap, types = 0;
+
+	(void)state;
+	/* The host bridge Linux's conf1 sanity check looks for. */
+	assert_int_equal(cfg_read(g, 0, 0x0a, 2), 0x0600);
+	/* Transitional virtio console: 1af4:1003, subsystem 3, rev 0. */
+	assert_int_equal(cfg_read(g, 1, 0x00, 4), 0x10031af4);
+	assert_int_equal(cfg_read(g, 1, 0x2e, 2), 3);
+	assert_int_equal(cfg_read(g, 1, 0x08, 1), 0);
+	assert_int_equal(cfg_read(g, 1, 0x3d, 1), 1); /* INTA */
+	/* No device: all ones, as on a real bus. */
+	assert_int_equal(cfg_read(g, 9, 0x00, 4), 0xffffffffu);
+	/* Capabilities: the four virtio structures and the pci_cfg window. */
+	assert_true(cfg_read(g, 1, 0x06, 2) & 0x10);
+	for (cap = cfg_read(g, 1, 0x34, 1); cap; cap = cfg_read(g, 1, cap + 1, 1)) {
+		assert_int_equal(cfg_read(g, 1, cap, 1), 0x09);
+		types |= 1u << cfg_read(g, 1, cap + 3, 1);
+	}
+	assert_int_equal(types, 0x3e);
+	/* BAR sizing: all ones reads back the size mask, then restore. */
+	cfg_write(g, 1, 0x14, 4, 0xffffffffu);
+	assert_int_equal(cfg_read(g, 1, 0x14, 4), ~(0x4000u - 1));
+	cfg_write(g, 1, 0x14, 4, g->bar1);
+	cfg_write(g, 1, 0x10, 4, 0xffffffffu);
+	assert_int_equal(cfg_read(g, 1, 0x10, 4), ~(32u - 1) | 1);
+	cfg_write(g, 1, 0x10, 4, 0xc000);
+	/* Decoding follows COMMAND.MEM. */
+	assert_int_equal(mr(g, C_NUMQ, 2), NQ);
+	cfg_write(g, 1, 0x04, 2, 0);
+	assert_int_equal(mr(g, C_NUMQ, 2), 0xffff);
+	cfg_write(g, 1, 0x04, 2, 6);
+	/* A moved BAR answers at its new address only. */
+	cfg_write(g, 1, 0x14, 4, g->bar1 + 0x10000);
+	assert_int_equal(mr(g, C_NUMQ, 2), 0xffff);
+	g->bar1 += 0x10000;
+	assert_int_equal(mr(g, C_NUMQ, 2), NQ);
+	/* The device config: max_nr_ports. */
+	assert_int_equal(mr(g, OFF_DEVICE + 4, 4), NPORTS);
+	guest_free(g);
+}
+
+static void
+test_handshake_names_and_guest_open_close(void **state)
+{
+	struct guest *g = guest_up();
+	struct vcon_vserial_port_stats st;
+
+	(void)state;
+	send_ctrl(g, 1, PORT_OPEN, 1);
+	assert_int_equal(vcon_virtio_serial_port_stats(g->vs, 1, &st), 0);
+	assert_true(st.guest_ready);
+	assert_true(st.guest_open);
+	assert_int_equal(st.guest_opens, 1);
+	send_ctrl(g, 1, PORT_OPEN, 0);
+	assert_int_equal(vcon_virtio_serial_port_stats(g->vs, 1, &st), 0);
+	assert_false(st.guest_open);
+	assert_int_equal(st.guest_closes, 1);
+	assert_int_equal(g->events[1][VCON_VSERIAL_GUEST_READY], 1);
+	assert_int_equal(g->events[1][VCON_VSERIAL_GUEST_OPEN], 1);
+	assert_int_equal(g->events[1][VCON_VSERIAL_GUEST_CLOSE], 1);
+	/* A message about a port that does not exist is ignored. */
+	send_ctrl(g, 3, PORT_OPEN, 1);
+	assert_int_equal(vcon_virtio_serial_port_stats(g->vs, 3, &st), -ENOENT);
+	guest_free(g);
+}
+
+static bool
+wait_used(struct guest *g, unsigned q, uint64_t *gpa, uint32_t *len)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (take_used(g, q, gpa, len))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void
+test_data_both_ways(void **state)
+{
+	struct guest *g = guest_up();
+	uint64_t a = alloc(g, 4096), gpa;
+	char got[64] = "";
+	uint32_t len;
+	uint8_t isr;
+
+	(void)state;
+	/* Guest to host on port 1 (queue 5). */
+	memcpy(g->ram.base + a, "from the guest", 14);
+	post(g, 5, a, 14, false);
+	assert_true(wait_used(g, 5, &gpa, &len));
+	assert_int_equal(read(g->peer[1], got, sizeof(got)), 14);
+	assert_memory_equal(got, "from the guest", 14);
+	/* Host to guest waits until a program has the port open. */
+	a = alloc(g, 4096);
+	post(g, 4, a, 4096, true);
+	assert_int_equal(write(g->peer[1], "to the guest", 12), 12);
+	usleep(100000);
+	assert_false(take_used(g, 4, &gpa, &len));
+	send_ctrl(g, 1, PORT_OPEN, 1);
+	assert_true(wait_used(g, 4, &gpa, &len));
+	assert_int_equal(gpa, a);
+	assert_int_equal(len, 12);
+	assert_memory_equal(g->ram.base + a, "to the guest", 12);
+	/* An interrupt says so, and reading ISR lowers it. */
+	assert_true(g->irq);
+	isr = (uint8_t)mr(g, OFF_ISR, 1);
+	assert_true(isr & 1);
+	assert_false(g->irq);
+	guest_free(g);
+}
+
+static void
+test_host_input_waits_for_guest_buffers(void **state)
+{
+	struct guest *g = guest_up();
+	char big[10000], got[10000];
+	uint64_t gpa;
+	uint32_t len;
+	size_t n = 0;
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + 3);
+	send_ctrl(g, 1, PORT_OPEN, 1);
+	assert_int_equal(write(g->peer[1], big, sizeof(big)), sizeof(big));
+	/* One 1 KiB buffer at a time: every byte arrives, in order. */
+	while (n < sizeof(big)) {
+		uint64_t a = alloc(g, 1024);
+
+		post(g, 4, a, 1024, true);
+		assert_true(wait_used(g, 4, &gpa, &len));
+		assert_true(len > 0 && len <= 1024);
+		memcpy(got + n, g->ram.base + gpa, len);
+		n += len;
+	}
+	assert_memory_equal(got, big, sizeof(big));
+	guest_free(g);
+}
+
+static void
+test_control_messages_wait_for_buffers(void **state)
+{
+	struct guest *g = guest_new("");
+	struct vcon_vserial_stats st;
+	struct ctrl c;
+
+	(void)state;
+	assert_int_equal(add(g, 0, true, NULL, -1), 0);
+	assert_int_equal(add(g, 1, false, "a", -1), 1);
+	assert_int_equal(add(g, 2, false, "b", 3), 3);
+	driver_init(g, false);
+	/* No control buffer posted: the answers wait, none is dropped. */
+	send_ctrl(g, 0xffffffffu, DEVICE_READY, 1);
+	vcon_virtio_serial_get_stats(g->vs, &st);
+	assert_int_equal(st.ctrl_queued, 3);
+	post_ctrl_buffers(g, 2);
+	expect_ctrl(g, 0, PORT_ADD, 1);
+	expect_ctrl(g, 1, PORT_ADD, 1);
+	assert_false(recv_ctrl(g, &c));
+	post_ctrl_buffers(g, 1);
+	expect_ctrl(g, 3, PORT_ADD, 1);
+	guest_free(g);
+}
+
+static void
+test_hot_add_and_remove(void **state)
+{
+	struct guest *g = guest_up();
+	struct ctrl c;
+
+	(void)state;
+	assert_int_equal(add(g, 2, false, "org.test.a", -1), -EEXIST);
+	assert_int_equal(add(g, 2, false, "late", -1), 2);
+	expect_ctrl(g, 2, PORT_ADD, 1);
+	send_ctrl(g, 2, PORT_READY, 1);
+	assert_true(recv_ctrl(g, &c));
+	assert_int_equal(c.event, PORT_NAME);
+	assert_memory_equal(c.extra, "late", 4);
+	expect_ctrl(g, 2, PORT_OPEN, 1);
+	assert_int_equal(vcon_virtio_serial_remove_port(g->vs, 2), 0);
+	expect_ctrl(g, 2, PORT_REMOVE, 1);
+	assert_int_equal(vcon_virtio_serial_remove_port(g->vs, 2), -ENOENT);
+	/* Numbers and names are checked. */
+	assert_int_equal(add(g, 2, false, "x", 0), -EINVAL);
+	assert_int_equal(add(g, 2, false, "x/y", -1), -EINVAL);
+	assert_int_equal(add(g, 2, false, "x", NPORTS), -EINVAL);
+	guest_free(g);
+}
+
+static void
+test_hostile_chain_breaks_only_this_device(void **state)
+{
+	struct guest *g = guest_up();
+	struct dq *d = &g->q[5];
+	struct vcon_vserial_stats st;
+	uint16_t flags = 1, next = 0, head = 0;
+	uint64_t a = alloc(g, 64);
+	uint8_t *p = g->ram.base + d->desc;
+
+	(void)state;
+	/* A descriptor that chains to itself, on port 1's transmit queue. */
+	memcpy(p, &a, 8);
+	memcpy(p + 8, &(uint32_t){ 8 }, 4);
+	memcpy(p + 12, &flags, 2);
+	memcpy(p + 14, &next, 2);
+	memcpy(g->ram.base + d->avail + 4, &head, 2);
+	d->avail_idx = 1;
+	memcpy(g->ram.base + d->avail + 2, &d->avail_idx, 2);
+	mw(g, OFF_NOTIFY + 4 * 5, 2, 5);
+	/* DEVICE_NEEDS_RESET with a configuration interrupt. */
+	assert_int_equal(mr(g, C_STATUS, 1) & 0x40, 0x40);
+	assert_true(g->irq);
+	assert_int_equal(mr(g, OFF_ISR, 1) & 2, 2);
+	vcon_virtio_serial_get_stats(g->vs, &st);
+	assert_true(st.broken);
+	assert_non_null(strstr(st.broken_why, "loop"));
+	/* The rest of the machine is untouched: the bus still answers. */
+	assert_int_equal(cfg_read(g, 0, 0x0a, 2), 0x0600);
+	/* A reset brings the device back. */
+	driver_init(g, true);
+	vcon_virtio_serial_get_stats(g->vs, &st);
+	assert_false(st.broken);
+	post_ctrl_buffers(g, 4);
+	send_ctrl(g, 0xffffffffu, DEVICE_READY, 1);
+	expect_ctrl(g, 0, PORT_ADD, 1);
+	guest_free(g);
+}
+
+static void
+test_output_back_pressure_holds_guest_buffers(void **state)
+{
+	/* A 4 KiB backend buffer that blocks, and a peer not reading yet. */
+	struct guest *g;
+	uint64_t bufs[3], gpa;
+	uint32_t len;
+	static char got[3 * 65536];
+	size_t n = 0;
+	ssize_t r;
+	unsigned i, used = 0;
+
+	(void)state;
+	g = guest_new(",buffer=4096,policy=block");
+	assert_int_equal(add(g, 0, true, NULL, -1), 0);
+	assert_int_equal(add(g, 1, false, "a", -1), 1);
+	driver_init(g, true);
+	post_ctrl_buffers(g, 8);
+	send_ctrl(g, 0xffffffffu, DEVICE_READY, 1);
+	send_ctrl(g, 1, PORT_READY, 1);
+	for (i = 0; i < 3; i++) {
+		bufs[i] = alloc(g, 65536);
+		memset(g->ram.base + bufs[i], 'a' + (int)i, 65536);
+		post(g, 5, bufs[i], 65536, false);
+	}
+	usleep(200000);
+	while (take_used(g, 5, &gpa, &len))
+		used++;
+	/* The socket holds some, the backend 4 KiB: not 192 KiB. */
+	assert_true(used < 3);
+	while (n < sizeof(got) && (r = read(g->peer[1], got + n,
+					    sizeof(got) - n)) > 0)
+		n += (size_t)r;
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(got[i * 65536], 'a' + (int)i);
+		assert_int_equal(got[i * 65536 + 65535], 'a' + (int)i);
+	}
+	while (used < 3 && wait_used(g, 5, &gpa, &len))
+		used++;
+	assert_int_equal(used, 3);
+	guest_free(g);
+}
+
+static void
+test_console_stall_is_bounded(void **state)
+{
+	struct guest *g;
+	struct vcon_vserial_port_stats st;
+	static uint8_t fill[1 << 20];
+	uint64_t a, gpa;
+	uint32_t len;
+	struct timespec t0, t1;
+
+	(void)state;
+	g = guest_new(",buffer=4096,policy=block");
+	assert_int_equal(add(g, 0, true, NULL, -1), 0);
+	driver_init(g, true);
+	post_ctrl_buffers(g, 8);
+	send_ctrl(g, 0xffffffffu, DEVICE_READY, 1);
+	send_ctrl(g, 0, PORT_READY, 1);
+	/* Nobody reads the console's peer. */
+	a = alloc(g, sizeof(fill));
+	memset(g->ram.base + a, 'x', sizeof(fill));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	post(g, 1, a, sizeof(fill), false);
+	/* hvc would spin here: the buffer must come back, soon. */
+	assert_true(wait_used(g, 1, &gpa, &len));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* One stall of VCON_VSERIAL_CONSOLE_STALL_NS, not one per chunk. */
+	assert_true(t1.tv_sec - t0.tv_sec < 3);
+	assert_int_equal(vcon_virtio_serial_port_stats(g->vs, 0, &st), 0);
+	assert_true(st.tx_dropped > 0);
+	assert_int_equal(st.tx_dropped + st.tx_bytes, sizeof(fill));
+	guest_free(g);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pci_identity_caps_and_bars),
+		cmocka_unit_test(test_handshake_names_and_guest_open_close),
+		cmocka_unit_test(test_data_both_ways),
+		cmocka_unit_test(test_host_input_waits_for_guest_buffers),
+		cmocka_unit_test(test_control_messages_wait_for_buffers),
+		cmocka_unit_test(test_hot_add_and_remove),
+		cmocka_unit_test(test_hostile_chain_breaks_only_this_device),
+		cmocka_unit_test(test_output_back_pressure_holds_guest_buffers),
+		cmocka_unit_test(test_console_stall_is_bounded),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
