@@ -97,6 +97,8 @@ BENCHES += chr_bench
 
 # Fuzz targets: tests/fuzz/fuzz_NAME.c, bounded runs in `make check`.
 FUZZERS += uart
+FUZZERS += virtqueue
+FUZZERS += virtio_serial
 FUZZ_SECONDS ?= 20
 
 # ---- derived
