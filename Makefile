@@ -113,7 +113,7 @@ FUZZ_BINS     := $(FUZZERS:%=build/fuzz/fuzz_%)
 	check-fuzz check-bench
 
 all: build/libvcon.a build/libvcon.so build/vcon.pc build/uart-qtest \
-	build/tinyvmm
+	build/tinyvmm build/qga-client
 
 # ---- the library
 build/obj/%.o: %.c
@@ -183,6 +183,11 @@ build/asan/tinyvmm: examples/tinyvmm/main.c examples/tinyvmm/options.c \
 	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $(filter %.c,$^) build/asan/libvcon.a \
 		-pthread
 
+build/qga-client: examples/qga-client/main.c
+	@mkdir -p $(@D)
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
+
 build/examples/wire_uart: examples/wire_uart.c build/libvcon.a
 	@mkdir -p $(@D)
 	$(quiet) CC $<
@@ -250,11 +255,16 @@ build/asan/kvm_%: tests/kvm/kvm_%.c build/asan/libvcon.a
 GUEST_MODDIR = $(patsubst /boot/vmlinuz-%,/lib/modules/%,$(GUEST_KERNEL))/kernel/drivers
 VSERIAL_MODS = virtio/virtio_ring virtio/virtio virtio/virtio_pci_legacy_dev \
 	virtio/virtio_pci_modern_dev virtio/virtio_pci char/virtio_console
+# Debian's QEMU guest agent, with the libraries and loader ldd names.
+QGA = /usr/sbin/qemu-ga
+QGA_LIBS = $(shell ldd $(QGA) 2>/dev/null | \
+	awk '$$2 == "=>" && $$3 ~ /^\// {print $$3} $$1 ~ /^\/.*ld-linux/ {print $$1}')
 build/e2e/vserial.cpio.gz: tests/kvm/vserial-init.sh tests/e2e/mkinitramfs
 	@mkdir -p $(@D)
 	$(quiet) GEN $@
 	$(Q)tests/e2e/mkinitramfs $@ tests/kvm/vserial-init.sh \
-		$(foreach m,$(VSERIAL_MODS),$(GUEST_MODDIR)/$(m).ko=/lib/modules/$(notdir $(m)).ko)
+		$(foreach m,$(VSERIAL_MODS),$(GUEST_MODDIR)/$(m).ko=/lib/modules/$(notdir $(m)).ko) \
+		$(QGA)=/usr/sbin/qemu-ga $(foreach l,$(QGA_LIBS),$(l)=$(l))
 
 build/e2e/boot.cpio.gz: tests/kvm/boot-init.sh tests/e2e/mkinitramfs
 	@mkdir -p $(@D)
@@ -371,14 +381,15 @@ check-conformance: build/uart-qtest build/asan/uart-qcompare
 		echo "conformance: libvcon-only commands (RX, timeout, break, back-pressure) match tests/conformance/libvcon-only.expected"
 
 check-kvm: $(KVM_TEST_BINS) build/e2e/boot.cpio.gz build/asan/tinyvmm \
-		build/e2e/console.cpio.gz build/e2e/vserial.cpio.gz
+		build/e2e/console.cpio.gz build/e2e/vserial.cpio.gz \
+		build/qga-client
 	@tests/with-kvm build/asan/kvm_smoke
 	@tests/with-kvm build/asan/kvm_boot_linux $(GUEST_KERNEL) \
 		build/e2e/boot.cpio.gz
 	@tests/with-kvm build/asan/tinyvmm_console build/asan/tinyvmm \
 		$(GUEST_KERNEL) build/e2e/console.cpio.gz
 	@tests/with-kvm build/asan/tinyvmm_vserial build/asan/tinyvmm \
-		$(GUEST_KERNEL) build/e2e/vserial.cpio.gz
+		$(GUEST_KERNEL) build/e2e/vserial.cpio.gz build/qga-client
 
 check-fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \

@@ -14,7 +14,11 @@
  *           unix sockets, byte-exact (md5 on both sides). Half way we
  *           disconnect from port a, let the guest write on, and reconnect:
  *           nothing it wrote is lost.
- * Run through tests/with-kvm: tinyvmm_vserial TINYVMM BZIMAGE INITRD [NAME]
+ *   qga:    Debian's qemu-ga in the guest on org.qemu.guest_agent.0;
+ *           examples/qga-client syncs with it (guest-sync-delimited) and
+ *           gets answers to guest-ping, guest-info and guest-get-time.
+ * Run through tests/with-kvm:
+ *   tinyvmm_vserial TINYVMM BZIMAGE INITRD QGA_CLIENT [NAME]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +35,7 @@
 #include "vmm_driver.h"
 
 static int BOOT_S = 240;
+static const char *qga_client;
 #define BULK (16u << 20)
 
 /* A stream we watch with vmm_expect: a socket rather than tinyvmm's stdio. */
@@ -277,16 +282,60 @@ bulk(void)
 	rmdir(dir);
 }
 
+static void
+qga(void)
+{
+	static struct vmm v;
+	char dir[128], sock[160], chardev[256], cmd[400], out[8192];
+	const char *extra[] = { "-chardev", chardev, "-device",
+				"virtio-serial,id=vs0", "-device",
+				"virtserialport,bus=vs0.0,chardev=qga0,"
+				"name=org.qemu.guest_agent.0",
+				"-no-reboot", NULL };
+	size_t len;
+	FILE *p;
+	int rc;
+
+	scratch_dir("qga", dir, sizeof(dir));
+	snprintf(sock, sizeof(sock), "%s/qga.sock", dir);
+	snprintf(chardev, sizeof(chardev),
+		 "socket,id=qga0,path=%s,server=on,wait=off", sock);
+	vmm_start(&v, "qga", "console=ttyS0 panic=-1 vcon.e2e=qga", extra);
+	if (!vmm_expect(&v, "QGA-STARTED", BOOT_S))
+		vmm_fail(&v, "the guest did not start qemu-ga");
+	snprintf(cmd, sizeof(cmd), "%s -t 60 '%s' 2>&1", qga_client, sock);
+	p = popen(cmd, "r");
+	len = p ? fread(out, 1, sizeof(out) - 1, p) : 0;
+	out[len] = 0;
+	rc = p ? pclose(p) : -1;
+	if (rc != 0)
+		vmm_fail(&v, "qga-client failed (%d): %s", rc, out);
+	if (!strstr(out, "guest-sync-delimited: {\"return\": ") ||
+	    !strstr(out, "guest-ping: {\"return\": {}}") ||
+	    !strstr(out, "guest-info: {\"return\": {\"version\": ") ||
+	    !strstr(out, "guest-get-time: {\"return\": "))
+		vmm_fail(&v, "qemu-ga's answers are not what they should be: "
+			     "%s", out);
+	if (write(v.fd, "done\r", 5) != 5)
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	rc = vmm_finish(&v, 60);
+	if (rc != 0)
+		vmm_fail(&v, "tinyvmm exited %d", rc);
+	unlink(sock);
+	rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *only = argc == 5 ? argv[4] : NULL;
+	const char *only = argc == 6 ? argv[5] : NULL;
 
-	if (argc != 4 && argc != 5) {
+	if (argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: tinyvmm_vserial TINYVMM BZIMAGE INITRD "
-				"[hvc|probe|legacy|bulk]\n");
+				"QGA_CLIENT [hvc|probe|legacy|bulk|qga]\n");
 		return 2;
 	}
+	qga_client = argv[4];
 	if (getenv("VCON_E2E_BOOT_S"))
 		BOOT_S = atoi(getenv("VCON_E2E_BOOT_S"));
 	vmm_test_name = "tinyvmm_vserial";
@@ -304,10 +353,13 @@ main(int argc, char **argv)
 				"virtio_pci.force_legacy=1 vcon.e2e=probe");
 	if (!only || !strcmp(only, "bulk"))
 		bulk();
+	if (!only || !strcmp(only, "qga"))
+		qga();
 	if (vmm_failures)
 		return 1;
 	printf("tinyvmm_vserial: console=hvc0 carries kernel messages and a "
 	       "shell, Linux names the ports (modern and legacy virtio-pci), "
-	       "16 MiB each way byte-exact across a host reconnect\n");
+	       "16 MiB each way byte-exact across a host reconnect, qemu-ga "
+	       "answers qga-client\n");
 	return 0;
 }

@@ -75,5 +75,16 @@ case "$(cat /proc/cmdline)" in
 	echo "RXREADY"
 	echo "RXSUM $(head -c 16777216 </dev/"$b" | md5sum)"
 	;;
+*vcon.e2e=qga*)
+	# Debian's qemu-ga on its usual port, as a distribution starts it.
+	wait_ports 1
+	exec </dev/ttyS0 >/dev/ttyS0 2>&1
+	echo "LIBVCON-INIT-OK"
+	port=$(port_dev org.qemu.guest_agent.0)
+	mkdir -p /var/run /var/lib
+	qemu-ga -m virtio-serial -p /dev/"$port" -f /tmp/qga.pid -t /tmp &
+	echo "QGA-STARTED on $port"
+	read -r line
+	;;
 esac
 poweroff -f
