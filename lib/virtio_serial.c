@@ -289,6 +289,14 @@ process_tx(struct vcon_virtio_serial *vs, struct port *p)
 
 	if (!vcon__vpci_queue_ok(vs->t, q))
 		return;
+	/*
+	 * No peer on a port's backend: the guest was told (PORT_OPEN 0) and
+	 * its writers wait; what is already queued waits too, rather than
+	 * overflowing the backend's backlog. A console cannot wait (hvc
+	 * spins), so its output goes to the backlog and the policy.
+	 */
+	if (!p->console && !p->host_open)
+		return;
 	for (;;) {
 		if (!p->tx_held) {
 			rc = vcon__vq_pop(vq, &p->elem);
@@ -649,6 +657,8 @@ on_event(void *ctx, enum vcon_chr_event ev, int arg)
 			send_ctrl(vs, p->nr, MSG_PORT_OPEN, open);
 			flush_ctrl(vs);
 		}
+		if (open)
+			process_tx(vs, p);
 	}
 	vcon__vpci_unlock(vs->t);
 	vs_unlocked(vs);
@@ -808,20 +818,25 @@ vcon_virtio_serial_add_port(struct vcon_virtio_serial *vs,
 	p->console = pc->console;
 	if (pc->name)
 		strcpy(p->name, pc->name);
-	/* Files and ttys are there from the start; sockets say OPENED. */
 	if (pc->console) {
 		rc = vcon_loop_timer_new(vs->cfg.loop, on_stall, p, &p->stall);
 		if (rc)
 			goto fail;
 	}
 	if (pc->chr) {
-		p->host_open = vcon_chr_is_connected(pc->chr);
 		rc = vcon_chr_attach(pc->chr, &port_fe_ops, p, &p->fe);
 		if (rc)
 			goto fail;
 	}
-	p->st.host_open = p->host_open;
 	vcon__vpci_lock(vs->t);
+	/*
+	 * Files and ttys are there from the start; sockets say OPENED. Asked
+	 * after attaching, under our lock: a client that connected before
+	 * the attach sent its OPENED to nobody, and one that connects now
+	 * queues behind us on the lock.
+	 */
+	p->host_open = !pc->chr || vcon_chr_is_connected(pc->chr);
+	p->st.host_open = p->host_open;
 	nr = pick_nr(vs, pc);
 	for (i = 0; nr >= 0 && p->name[0] && i < vs->max_ports; i++)
 		if (vs->ports[i] && !strcmp(vs->ports[i]->name, p->name))

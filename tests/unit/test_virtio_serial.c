@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -711,6 +712,52 @@ test_console_stall_is_bounded(void **state)
 	guest_free(g);
 }
 
+static void
+test_port_output_waits_for_a_peer(void **state)
+{
+	struct guest *g = guest_new("");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct vcon_error err;
+	char spec[200], got[16] = "";
+	uint64_t a = 0, gpa;
+	uint32_t len;
+	int fd;
+
+	(void)state;
+	/* Port 1 on a socket server nobody has connected to yet. */
+	vcon_chr_free(g->chr[1]);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/vs-%d.sock",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+	snprintf(spec, sizeof(spec), "socket,id=s,path=%s,server=on,wait=off",
+		 sun.sun_path);
+	assert_int_equal(vcon_chr_new(g->loop, spec, &g->chr[1], &err), 0);
+	assert_int_equal(add(g, 0, true, NULL, -1), 0);
+	assert_int_equal(add(g, 1, false, "a", -1), 1);
+	driver_init(g, true);
+	post_ctrl_buffers(g, 8);
+	send_ctrl(g, 0xffffffffu, DEVICE_READY, 1);
+	expect_ctrl(g, 0, PORT_ADD, 1);
+	expect_ctrl(g, 1, PORT_ADD, 1);
+	send_ctrl(g, 1, PORT_READY, 1);
+	expect_ctrl(g, 1, PORT_NAME, 1);
+	/* No PORT_OPEN: the host side is not there. Output waits. */
+	a = alloc(g, 64);
+	memcpy(g->ram.base + a, "held", 4);
+	post(g, 5, a, 4, false);
+	usleep(100000);
+	assert_false(take_used(g, 5, &gpa, &len));
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	/* The client came: PORT_OPEN 1, and the held buffer goes to it. */
+	assert_true(wait_used(g, 5, &gpa, &len));
+	expect_ctrl(g, 1, PORT_OPEN, 1);
+	assert_int_equal(read(fd, got, sizeof(got)), 4);
+	assert_memory_equal(got, "held", 4);
+	close(fd);
+	unlink(sun.sun_path);
+	guest_free(g);
+}
+
 int
 main(void)
 {
@@ -724,6 +771,7 @@ main(void)
 		cmocka_unit_test(test_hostile_chain_breaks_only_this_device),
 		cmocka_unit_test(test_output_back_pressure_holds_guest_buffers),
 		cmocka_unit_test(test_console_stall_is_bounded),
+		cmocka_unit_test(test_port_output_waits_for_a_peer),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
