@@ -234,12 +234,15 @@ demo: deps
 build/e2e/bench.cpio.gz: bench/e2e-init.sh tests/e2e/mkinitramfs
 	@mkdir -p $(@D)
 	$(quiet) GEN $@
-	$(Q)tests/e2e/mkinitramfs $@ bench/e2e-init.sh
+	$(Q)tests/e2e/mkinitramfs $@ bench/e2e-init.sh \
+		$(foreach m,$(VSERIAL_MODS),$(GUEST_MODDIR)/$(m).ko=/lib/modules/$(notdir $(m)).ko)
 
+E2E_KIB ?= 32
+E2E_MIB ?= 16
 # tinyvmm against QEMU -accel kvm, end to end (boot, ttyS throughput).
 bench-e2e: deps
 	@$(MAKE) --no-print-directory build/tinyvmm build/e2e/bench.cpio.gz
-	@tests/with-kvm bench/e2e $(E2E_KIB)
+	@tests/with-kvm bench/e2e $(E2E_KIB) $(E2E_MIB)
 
 build/e2e/console.cpio.gz: tests/kvm/console-init.sh tests/e2e/mkinitramfs
 	@mkdir -p $(@D)

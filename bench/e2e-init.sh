@@ -1,10 +1,39 @@
 #!/bin/sh
-# init for bench/e2e: mark init, send vcon.kib= KiB through raw ttyS1,
-# power off.
+# init for bench/e2e: mark init, then either send vcon.kib= KiB through
+# raw ttyS1, or (vcon.vs= MiB) move that much through two virtserialports:
+# guest to host on bench.tx, host to guest on bench.rx. Power off.
 mount -t devtmpfs dev /dev
 mount -t proc proc /proc
+mount -t sysfs sys /sys
 exec </dev/console >/dev/console 2>&1
 echo "BENCH-INIT"
+mib=$(sed -n 's/.*vcon\.vs=\([0-9]*\).*/\1/p' /proc/cmdline)
+if [ -n "$mib" ]; then
+	for m in virtio_ring virtio virtio_pci_legacy_dev \
+		virtio_pci_modern_dev virtio_pci virtio_console; do
+		insmod /lib/modules/$m.ko
+	done
+	i=0
+	while [ "$(ls /sys/class/virtio-ports 2>/dev/null | wc -l)" -lt 2 ] &&
+		[ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	for p in /sys/class/virtio-ports/*; do
+		case "$(cat "$p/name")" in
+		bench.tx) tx=$(basename "$p") ;;
+		bench.rx) rx=$(basename "$p") ;;
+		esac
+	done
+	head -c $((mib * 1048576)) /dev/urandom >/tmp/data
+	echo "BENCH-VS-TX-START"
+	cat /tmp/data >/dev/"$tx"
+	echo "BENCH-VS-TX-DONE"
+	echo "BENCH-VS-RX-READY"
+	head -c $((mib * 1048576)) </dev/"$rx" >/dev/null
+	echo "BENCH-VS-RX-DONE"
+	poweroff -f
+fi
 kib=$(sed -n 's/.*vcon\.kib=\([0-9]*\).*/\1/p' /proc/cmdline)
 head -c $((kib * 1024)) /dev/urandom >/tmp/data
 stty -F /dev/ttyS1 raw -echo
