@@ -21,6 +21,8 @@
 
 #define CHR_MAX_FE 8
 #define CHR_INBUF 4096
+/* Writes at least this long may go to the fd from the caller (chr.c). */
+#define CHR_DIRECT_MIN 512
 #define CHR_LOGBUF 4096
 
 /* A parsed -chardev spec. Strings point into buf. */
@@ -84,6 +86,8 @@ struct vcon_chr {
 	bool connected;       /* a peer is there */
 	bool in_eof, in_paused;
 	bool out_blocked;     /* the fd said EAGAIN: wait for EPOLLOUT */
+	bool out_direct;      /* out_fd never blocks: callers may write it */
+	bool direct_busy;     /* a caller is writing out_fd unlocked now */
 	bool flush_queued;
 	bool closing;         /* vcon_chr_free has begun */
 	uint64_t ready_seq;   /* bumped by every fe_input_ready */

@@ -253,28 +253,37 @@ finish_tx(struct vcon_virtio_serial *vs, struct port *p)
 	p->tx_off = 0;
 }
 
-/* Write what the held buffer still has; true when it all went. */
+/*
+ * Write what the held buffer still has, straight from guest memory (the
+ * chardev copies or writes it before returning); true when it all went.
+ */
 static bool
 drain_elem(struct port *p)
 {
-	uint8_t chunk[4096];
+	uint32_t off = p->tx_off;
+	unsigned i;
 
-	while (p->tx_off < p->elem.out_len) {
-		size_t n = vcon__vq_elem_read(&p->elem, p->tx_off, chunk,
-					      sizeof(chunk));
-		size_t took;
+	for (i = 0; i < p->elem.nout; i++) {
+		const struct vcon_vq_seg *s = &p->elem.seg[i];
+		size_t n, took;
 
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		n = s->len - off;
 		if (!p->fe || p->tx_dropping) {
 			if (p->tx_dropping)
 				p->st.tx_dropped += n;
 			took = n;
 		} else {
-			took = vcon_chr_fe_write(p->fe, chunk, n);
+			took = vcon_chr_fe_write(p->fe, s->p + off, n);
 			p->st.tx_bytes += took;
 		}
 		p->tx_off += (uint32_t)took;
 		if (took < n)
 			return false;
+		off = 0;
 	}
 	return true;
 }

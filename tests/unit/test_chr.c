@@ -850,6 +850,81 @@ produce(void *arg)
 	return NULL;
 }
 
+/* Writes of every size, large ones going straight to the fd while small
+ * ones queue: the reader sees one stream, in order. */
+static void *
+produce_mixed(void *arg)
+{
+	struct producer *p = arg;
+	static uint8_t chunk[70000];
+	size_t i = 0, n, k, step = 0;
+
+	while (i < p->total) {
+		/* 1, 7, 600, 4096, 65536, 513, 70000, ... */
+		static const size_t sizes[] = { 1, 7, 600, 4096, 65536, 513,
+						70000, 511, 512, 3 };
+
+		n = sizes[step++ % (sizeof(sizes) / sizeof(sizes[0]))];
+		if (n > p->total - i)
+			n = p->total - i;
+		for (k = 0; k < n; k++)
+			chunk[k] = pattern(i + k);
+		fe_write_all(p->r, chunk, n);
+		i += n;
+	}
+	return NULL;
+}
+
+static void
+test_mixed_sizes_keep_their_order(void **state)
+{
+	struct fx *fx = *state;
+	struct producer p;
+	struct vcon_chr_stats st;
+	struct vcon_chr *chr;
+	static uint8_t buf[8192];
+	size_t got = 0, i, reads = 0;
+	struct rec r;
+	pthread_t th;
+	int sv[2];
+	ssize_t n;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	/* A small socket: large writes go out partly, the rest queues. */
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF,
+				    &(int){ 8192 }, sizeof(int)),
+			 0);
+	chr = must_new(fx, "fd,fd=%d,buffer=16K", sv[0]);
+	rec_init(&r);
+	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
+	p.r = &r;
+	p.total = 8u << 20;
+	assert_int_equal(pthread_create(&th, NULL, produce_mixed, &p), 0);
+	while (got < p.total) {
+		n = read(sv[1], buf, sizeof(buf));
+		assert_true(n > 0);
+		for (i = 0; i < (size_t)n; i++)
+			if (buf[i] != pattern(got + i))
+				fail_msg("byte %zu is wrong", got + i);
+		got += (size_t)n;
+		if (++reads % 64 == 0)
+			usleep(1000); /* slow, so the socket fills */
+	}
+	pthread_join(th, NULL);
+	for (i = 0; i < 5000; i++) {
+		vcon_chr_get_stats(chr, &st);
+		if (st.tx_bytes == p.total)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(st.tx_bytes, p.total);
+	assert_int_equal(st.tx_dropped, 0);
+	vcon_chr_detach(r.fe);
+	vcon_chr_free(chr);
+	close(sv[1]);
+	rec_fini(&r);
+}
+
 /* 16 MiB one byte at a time into a slow reader: all of it, in order,
  * through a 4 KiB buffer. */
 static void
@@ -1135,6 +1210,7 @@ main(void)
 		T(test_unix_stale_replaced_live_refused),
 		T(test_socat_as_the_peer),
 		T(test_tcp_client_reconnects),
+		T(test_mixed_sizes_keep_their_order),
 		T(test_slow_reader_gets_every_byte_bounded),
 		T(test_input_waits_for_frontend_room),
 		T(test_policies_drop_and_block),

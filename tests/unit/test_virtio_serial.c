@@ -338,6 +338,10 @@ guest_new(const char *chr_extra)
 	for (i = 0; i < NPORTS; i++) {
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 		g->peer[i] = sv[1];
+		/* A small socket, so back-pressure shows with small buffers. */
+		assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF,
+					    &(int){ 16384 }, sizeof(int)),
+				 0);
 		snprintf(spec, sizeof(spec), "fd,fd=%d%s", sv[0], chr_extra);
 		assert_int_equal(vcon_chr_new(g->loop, spec, &g->chr[i], &err),
 				 0);
