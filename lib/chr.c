@@ -970,6 +970,15 @@ vcon_chr_free(struct vcon_chr *chr)
 	chr_destroy(chr);
 }
 
+VCON_API void
+vcon_chr_notify_resize(struct vcon_chr *chr)
+{
+	pthread_mutex_lock(&chr->lock);
+	queue_event_all(chr, VCON_CHR_EVENT_RESIZE, 0);
+	pthread_mutex_unlock(&chr->lock);
+	vcon__task_schedule(&chr->notify_task);
+}
+
 VCON_API int
 vcon_chr_attach(struct vcon_chr *chr, const struct vcon_chr_fe_ops *ops,
 		void *ctx, struct vcon_chr_fe **out)

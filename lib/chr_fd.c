@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -203,7 +204,13 @@ static struct {
 	struct termios saved;
 	bool in_use, atexit_done;
 	bool hooked[sizeof(fatal_signals) / sizeof(fatal_signals[0])];
-} term;
+	/* SIGWINCH, when it was ours to take: the handler writes a byte to
+	 * winch[1]; the loop reads winch[0] and tells the frontends. */
+	int winch[2];
+	bool winch_hooked;
+	struct vcon__watch winch_watch;
+	struct vcon_chr *chr;
+} term = { .winch = { -1, -1 } };
 
 static void
 term_restore(void)
@@ -260,6 +267,81 @@ term_unhook_signals(void)
 		    old.sa_handler == term_signal)
 			signal(fatal_signals[i], SIG_DFL);
 	}
+}
+
+static void
+term_winch(int sig)
+{
+	int saved_errno = errno;
+
+	(void)sig;
+	if (write(term.winch[1], "w", 1) < 0) {
+		/* Full: a wakeup is already pending, which is all we need. */
+	}
+	errno = saved_errno;
+}
+
+static void
+winch_ready(struct vcon__watch *w, uint32_t revents)
+{
+	char buf[64];
+
+	(void)w;
+	(void)revents;
+	while (read(term.winch[0], buf, sizeof(buf)) > 0)
+		;
+	vcon_chr_notify_resize(term.chr);
+}
+
+/* Follow the window size, unless the VMM handles SIGWINCH itself. */
+static void
+term_hook_winch(struct vcon_chr *chr)
+{
+	struct sigaction sa, old;
+
+	if (!isatty(STDOUT_FILENO) || sigaction(SIGWINCH, NULL, &old) < 0 ||
+	    old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+		return;
+	if (pipe2(term.winch, O_NONBLOCK | O_CLOEXEC) < 0) {
+		term.winch[0] = term.winch[1] = -1;
+		return;
+	}
+	term.chr = chr;
+	vcon__watch_init(&term.winch_watch, chr->loop, term.winch[0],
+			 winch_ready);
+	if (vcon__watch_set(&term.winch_watch, EPOLLIN) < 0)
+		goto fail;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = term_winch;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGWINCH, &sa, NULL) < 0)
+		goto fail;
+	term.winch_hooked = true;
+	return;
+fail:
+	vcon__watch_stop(&term.winch_watch);
+	close(term.winch[0]);
+	close(term.winch[1]);
+	term.winch[0] = term.winch[1] = -1;
+}
+
+static void
+term_unhook_winch(void)
+{
+	struct sigaction old;
+
+	if (!term.winch_hooked)
+		return;
+	term.winch_hooked = false;
+	if (sigaction(SIGWINCH, NULL, &old) == 0 &&
+	    old.sa_handler == term_winch)
+		signal(SIGWINCH, SIG_DFL);
+	vcon__watch_stop(&term.winch_watch);
+	close(term.winch[0]);
+	close(term.winch[1]);
+	term.winch[0] = term.winch[1] = -1;
+	term.chr = NULL;
 }
 
 static int
@@ -319,6 +401,7 @@ stdio_open(struct vcon_chr *chr, const struct chr_opts *o,
 				strerror(-rc));
 	term.in_use = true;
 	chr->tty_fd = STDOUT_FILENO;
+	term_hook_winch(chr);
 	chr_connected(chr, p->in, p->out);
 	return 0;
 }
@@ -328,6 +411,7 @@ stdio_close(struct vcon_chr *chr)
 {
 	if (!chr->be_priv) /* refused before it took the terminal */
 		return;
+	term_unhook_winch();
 	fd_close(chr);
 	term_restore();
 	term_unhook_signals();

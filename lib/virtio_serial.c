@@ -217,22 +217,41 @@ send_ctrl(struct vcon_virtio_serial *vs, uint32_t id, uint16_t event,
 	vs->ctrl_len++;
 }
 
+/*
+ * A console's window size, from its backend: RESIZE for a multiport
+ * guest, and the config's cols/rows (port 0) for one without.
+ */
 static void
-send_port_setup(struct vcon_virtio_serial *vs, struct port *p)
+send_size(struct vcon_virtio_serial *vs, struct port *p)
 {
 	struct vcon_winsize ws;
 	struct ctrl_msg *m;
 
+	if (!p->console || !p->fe ||
+	    vcon_chr_get_winsize(vcon_chr_fe_backend(p->fe), &ws) < 0)
+		return;
+	if (p->nr == 0) {
+		memcpy(vs->config, &ws.cols, 2);
+		memcpy(vs->config + 2, &ws.rows, 2);
+		if (!vs->multiport)
+			vcon__vpci_config_changed(vs->t);
+	}
+	if (!vs->multiport || !p->guest_ready)
+		return;
+	send_ctrl(vs, p->nr, MSG_RESIZE, 0);
+	m = &vs->ctrl[(vs->ctrl_head + vs->ctrl_len - 1) % vs->ctrl_cap];
+	m->cols = ws.cols;
+	m->rows = ws.rows;
+}
+
+static void
+send_port_setup(struct vcon_virtio_serial *vs, struct port *p)
+{
+	struct ctrl_msg *m;
+
 	if (p->console) {
 		send_ctrl(vs, p->nr, MSG_CONSOLE_PORT, 1);
-		if (p->fe && vcon_chr_get_winsize(vcon_chr_fe_backend(p->fe),
-						  &ws) == 0) {
-			send_ctrl(vs, p->nr, MSG_RESIZE, 0);
-			m = &vs->ctrl[(vs->ctrl_head + vs->ctrl_len - 1) %
-				      vs->ctrl_cap];
-			m->cols = ws.cols;
-			m->rows = ws.rows;
-		}
+		send_size(vs, p);
 	}
 	if (p->name[0]) {
 		send_ctrl(vs, p->nr, MSG_PORT_NAME, 1);
@@ -655,6 +674,15 @@ on_event(void *ctx, enum vcon_chr_event ev, int arg)
 	bool open;
 
 	(void)arg;
+	if (ev == VCON_CHR_EVENT_RESIZE) {
+		vcon__vpci_lock(vs->t);
+		if (!p->dead) {
+			send_size(vs, p);
+			flush_ctrl(vs);
+		}
+		vcon__vpci_unlock(vs->t);
+		return;
+	}
 	if (ev != VCON_CHR_EVENT_OPENED && ev != VCON_CHR_EVENT_CLOSED)
 		return;
 	open = ev == VCON_CHR_EVENT_OPENED;

@@ -40,6 +40,7 @@ enum vcon_chr_event {
 	VCON_CHR_EVENT_ERROR,   /* a host I/O error, err = errno; once per kind */
 	VCON_CHR_EVENT_QUIT,    /* the user asked to quit (mux Ctrl-A x) */
 	VCON_CHR_EVENT_FOCUS,   /* this frontend got (err=1) or lost (0) mux focus */
+	VCON_CHR_EVENT_RESIZE,  /* the window size changed: vcon_chr_get_winsize */
 };
 
 /* What happens to output while the peer cannot take it. */
@@ -147,6 +148,16 @@ vcon_chr_is_connected(const struct vcon_chr *chr);
  */
 VCON_API int
 vcon_chr_get_winsize(const struct vcon_chr *chr, struct vcon_winsize *ws);
+
+/*
+ * vcon_chr_notify_resize - the terminal behind chr changed size: send
+ * VCON_CHR_EVENT_RESIZE to its frontends. The stdio backend does this
+ * itself on SIGWINCH when the signal's disposition was SIG_DFL; a VMM that
+ * handles SIGWINCH calls this from its handler's aftermath (any thread,
+ * not from the signal handler).
+ */
+VCON_API void
+vcon_chr_notify_resize(struct vcon_chr *chr);
 
 /* vcon_chr_get_stats - the backend's counters, taken consistently. */
 VCON_API void

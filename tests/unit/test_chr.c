@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1148,6 +1149,69 @@ test_mux_escapes(void **state)
 
 /* stdio under a real pty: raw while attached, restored by SIGTERM, and
  * the terminal's file flags never touched. */
+struct resize_fe {
+	struct vcon_chr_fe *fe;
+	struct vcon_chr *chr;
+};
+
+static void
+resize_event(void *ctx, enum vcon_chr_event ev, int arg)
+{
+	struct resize_fe *r = ctx;
+	struct vcon_winsize ws;
+	char msg[32];
+	int n;
+
+	(void)arg;
+	if (ev != VCON_CHR_EVENT_RESIZE ||
+	    vcon_chr_get_winsize(r->chr, &ws) < 0)
+		return;
+	n = snprintf(msg, sizeof(msg), "[%ux%u]", ws.cols, ws.rows);
+	(void)!vcon_chr_fe_write(r->fe, msg, (size_t)n);
+}
+
+/* The user resizes the terminal: the frontend hears of it with the size. */
+static void
+test_stdio_window_resize_is_an_event(void **state)
+{
+	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+	char buf[64];
+	int master, status;
+	size_t n;
+	pid_t pid;
+
+	(void)state;
+	pid = forkpty(&master, NULL, NULL, &ws);
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static const struct vcon_chr_fe_ops ops = {
+			.event = resize_event,
+		};
+		static struct resize_fe r;
+		struct vcon_loop *loop;
+		struct vcon_error err;
+
+		if (vcon_loop_new(&loop) || vcon_loop_start_thread(loop) ||
+		    vcon_chr_new(loop, "stdio,id=s", &r.chr, &err) ||
+		    vcon_chr_attach(r.chr, &ops, &r, &r.fe))
+			_exit(2);
+		(void)!vcon_chr_fe_write(r.fe, "UP", 2);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(read_exact(master, buf, 2, 5000), 2);
+	assert_memory_equal(buf, "UP", 2);
+	/* What a terminal emulator does when its window changes. */
+	ws = (struct winsize){ .ws_row = 40, .ws_col = 132 };
+	assert_int_equal(ioctl(master, TIOCSWINSZ, &ws), 0);
+	n = read_exact(master, buf, 8, 5000);
+	assert_int_equal(n, 8);
+	assert_memory_equal(buf, "[132x40]", 8);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	close(master);
+}
+
 static void
 test_stdio_terminal_restored_after_sigterm(void **state)
 {
@@ -1211,6 +1275,7 @@ main(void)
 		T(test_socat_as_the_peer),
 		T(test_tcp_client_reconnects),
 		T(test_mixed_sizes_keep_their_order),
+		T(test_stdio_window_resize_is_an_event),
 		T(test_slow_reader_gets_every_byte_bounded),
 		T(test_input_waits_for_frontend_room),
 		T(test_policies_drop_and_block),

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -762,6 +764,69 @@ test_port_output_waits_for_a_peer(void **state)
 	guest_free(g);
 }
 
+/* The next RESIZE among the control messages: cols, rows. */
+static bool
+next_resize(struct guest *g, uint16_t *cols, uint16_t *rows)
+{
+	struct ctrl c;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		if (!recv_ctrl(g, &c)) {
+			usleep(10000);
+			continue;
+		}
+		if (c.event != RESIZE)
+			continue;
+		assert_int_equal(c.id, 0);
+		assert_int_equal(c.len, 12);
+		/* cols first, as Linux reads it */
+		memcpy(cols, c.extra, 2);
+		memcpy(rows, c.extra + 2, 2);
+		return true;
+	}
+	return false;
+}
+
+static void
+test_console_follows_the_window_size(void **state)
+{
+	struct guest *g = guest_new("");
+	struct winsize ws = { .ws_row = 25, .ws_col = 90 };
+	struct vcon_error err;
+	uint16_t cols, rows;
+	int slave;
+
+	(void)state;
+	/* A console on a pty whose user has a 90x25 window. */
+	vcon_chr_free(g->chr[0]);
+	assert_int_equal(vcon_chr_new(g->loop, "pty,id=p", &g->chr[0], &err),
+			 0);
+	slave = open(vcon_chr_pty_name(g->chr[0]), O_RDWR | O_NOCTTY);
+	assert_true(slave >= 0);
+	assert_int_equal(ioctl(slave, TIOCSWINSZ, &ws), 0);
+	assert_int_equal(add(g, 0, true, NULL, -1), 0);
+	driver_init(g, true);
+	post_ctrl_buffers(g, 8);
+	send_ctrl(g, 0xffffffffu, DEVICE_READY, 1);
+	send_ctrl(g, 0, PORT_READY, 1);
+	assert_true(next_resize(g, &cols, &rows));
+	assert_int_equal(cols, 90);
+	assert_int_equal(rows, 25);
+	/* Port 0's size is in the config space too. */
+	assert_int_equal(mr(g, OFF_DEVICE, 2), 90);
+	assert_int_equal(mr(g, OFF_DEVICE + 2, 2), 25);
+	/* The window changes; the VMM (or stdio's SIGWINCH) says so. */
+	ws = (struct winsize){ .ws_row = 50, .ws_col = 160 };
+	assert_int_equal(ioctl(slave, TIOCSWINSZ, &ws), 0);
+	vcon_chr_notify_resize(g->chr[0]);
+	assert_true(next_resize(g, &cols, &rows));
+	assert_int_equal(cols, 160);
+	assert_int_equal(rows, 50);
+	close(slave);
+	guest_free(g);
+}
+
 int
 main(void)
 {
@@ -776,6 +841,7 @@ main(void)
 		cmocka_unit_test(test_output_back_pressure_holds_guest_buffers),
 		cmocka_unit_test(test_console_stall_is_bounded),
 		cmocka_unit_test(test_port_output_waits_for_a_peer),
+		cmocka_unit_test(test_console_follows_the_window_size),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
