@@ -350,50 +350,44 @@ vcon__vq_set_notify(struct vcon_vq *vq, bool on)
 	return vcon__vq_has_avail(vq);
 }
 
-size_t
-vcon__vq_elem_read(const struct vcon_vq_elem *e, size_t off, void *buf,
-		  size_t len)
+/* Copy between buf and segments [first, first + n) from byte off on. */
+static size_t
+copy_segs(const struct vcon_vq_elem *e, unsigned first, unsigned n,
+	  size_t off, uint8_t *buf, size_t len, bool to_guest)
 {
-	size_t done = 0, n;
+	size_t done = 0, k;
 	unsigned i;
 
-	for (i = 0; i < e->nout && done < len; i++) {
+	for (i = first; i < first + n && done < len; i++) {
 		const struct vcon_vq_seg *s = &e->seg[i];
 
 		if (off >= s->len) {
 			off -= s->len;
 			continue;
 		}
-		n = s->len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)buf + done, s->p + off, n);
-		done += n;
+		k = s->len - off < len - done ? s->len - off : len - done;
+		if (to_guest)
+			memcpy(s->p + off, buf + done, k);
+		else
+			memcpy(buf + done, s->p + off, k);
+		done += k;
 		off = 0;
 	}
 	return done;
 }
 
 size_t
-vcon__vq_elem_write(const struct vcon_vq_elem *e, size_t off, const void *buf,
+vcon__vq_elem_read(const struct vcon_vq_elem *e, size_t off, void *buf,
 		   size_t len)
 {
-	size_t done = 0, n;
-	unsigned i;
+	return copy_segs(e, 0, e->nout, off, buf, len, false);
+}
 
-	for (i = e->nout; i < (unsigned)e->nout + e->nin && done < len; i++) {
-		const struct vcon_vq_seg *s = &e->seg[i];
-
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		n = s->len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy(s->p + off, (const uint8_t *)buf + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
+size_t
+vcon__vq_elem_write(const struct vcon_vq_elem *e, size_t off,
+		    const void *buf, size_t len)
+{
+	/* The one cast: buf is only read when copying to the guest. */
+	return copy_segs(e, e->nout, e->nin, off, (uint8_t *)(uintptr_t)buf,
+			 len, true);
 }

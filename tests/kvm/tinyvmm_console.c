@@ -218,17 +218,6 @@ restart(void)
 }
 
 /* Read what arrives on fd within 5 s, up to size bytes. */
-/* The 32 hex digits after tag in the output, or "". */
-static void
-sum_after(const struct vmm *v, const char *tag, char *out)
-{
-	const char *p = memmem(v->out, v->len, tag, strlen(tag));
-
-	out[0] = 0;
-	if (p && sscanf(p + strlen(tag), "%32s", out) != 1)
-		out[0] = 0;
-}
-
 static void
 bulk(void)
 {

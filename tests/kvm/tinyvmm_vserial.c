@@ -146,17 +146,6 @@ probe(const char *name, const char *append)
 	rmdir(dir);
 }
 
-/* The 32 hex digits after tag in what v printed, or "". */
-static void
-sum_after(const struct vmm *v, const char *tag, char *out)
-{
-	const char *p = memmem(v->out, v->len, tag, strlen(tag));
-
-	out[0] = 0;
-	if (p && sscanf(p + strlen(tag), "%32s", out) != 1)
-		out[0] = 0;
-}
-
 /* Read exactly len bytes from fd into the file out; false on EOF/timeout. */
 static bool
 copy_exactly(int fd, int out, size_t len)

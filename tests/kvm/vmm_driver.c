@@ -201,3 +201,13 @@ md5_of(const char *path, char *out)
 	pclose(p);
 }
 
+
+void
+sum_after(const struct vmm *v, const char *tag, char *out)
+{
+	const char *p = memmem(v->out, v->len, tag, strlen(tag));
+
+	out[0] = 0;
+	if (p && sscanf(p + strlen(tag), "%32s", out) != 1)
+		out[0] = 0;
+}

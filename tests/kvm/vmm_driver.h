@@ -42,5 +42,7 @@ void scratch_dir(const char *name, char *dir, size_t size);
 int connect_when_there(const char *path, int tries);
 ssize_t read_some(int fd, char *buf, size_t size);
 void md5_of(const char *path, char *out);
+/* The 32 hex digits after tag in what v printed, or "". */
+void sum_after(const struct vmm *v, const char *tag, char *out);
 
 #endif
