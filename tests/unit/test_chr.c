@@ -851,6 +851,44 @@ produce(void *arg)
 	return NULL;
 }
 
+/*
+ * The reader's side: total bytes of pattern() from fd, pausing pause_us
+ * every `every` reads so the writer meets a full socket; with bound, the
+ * chardev never buffers more than that. Then wait until the chardev counts
+ * every byte written (the count moves when the write returns).
+ */
+static void
+read_pattern(int fd, size_t total, unsigned every, unsigned pause_us,
+	     struct vcon_chr *chr, uint64_t bound)
+{
+	static uint8_t buf[8192];
+	struct vcon_chr_stats st;
+	size_t got = 0, i, reads = 0;
+	ssize_t n;
+
+	while (got < total) {
+		n = read(fd, buf, sizeof(buf));
+		assert_true(n > 0);
+		for (i = 0; i < (size_t)n; i++)
+			if (buf[i] != pattern(got + i))
+				fail_msg("byte %zu is wrong", got + i);
+		got += (size_t)n;
+		if (++reads % every == 0) {
+			usleep(pause_us);
+			vcon_chr_get_stats(chr, &st);
+			assert_true(!bound || st.buffered <= bound);
+		}
+	}
+	for (i = 0; i < 5000; i++) {
+		vcon_chr_get_stats(chr, &st);
+		if (st.tx_bytes == total)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(st.tx_bytes, total);
+	assert_int_equal(st.tx_dropped, 0);
+}
+
 /* Writes of every size, large ones going straight to the fd while small
  * ones queue: the reader sees one stream, in order. */
 static void *
@@ -881,14 +919,10 @@ test_mixed_sizes_keep_their_order(void **state)
 {
 	struct fx *fx = *state;
 	struct producer p;
-	struct vcon_chr_stats st;
 	struct vcon_chr *chr;
-	static uint8_t buf[8192];
-	size_t got = 0, i, reads = 0;
 	struct rec r;
 	pthread_t th;
 	int sv[2];
-	ssize_t n;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	/* A small socket: large writes go out partly, the rest queues. */
@@ -901,25 +935,8 @@ test_mixed_sizes_keep_their_order(void **state)
 	p.r = &r;
 	p.total = 8u << 20;
 	assert_int_equal(pthread_create(&th, NULL, produce_mixed, &p), 0);
-	while (got < p.total) {
-		n = read(sv[1], buf, sizeof(buf));
-		assert_true(n > 0);
-		for (i = 0; i < (size_t)n; i++)
-			if (buf[i] != pattern(got + i))
-				fail_msg("byte %zu is wrong", got + i);
-		got += (size_t)n;
-		if (++reads % 64 == 0)
-			usleep(1000); /* slow, so the socket fills */
-	}
+	read_pattern(sv[1], p.total, 64, 1000, chr, 0);
 	pthread_join(th, NULL);
-	for (i = 0; i < 5000; i++) {
-		vcon_chr_get_stats(chr, &st);
-		if (st.tx_bytes == p.total)
-			break;
-		usleep(1000);
-	}
-	assert_int_equal(st.tx_bytes, p.total);
-	assert_int_equal(st.tx_dropped, 0);
 	vcon_chr_detach(r.fe);
 	vcon_chr_free(chr);
 	close(sv[1]);
@@ -933,14 +950,10 @@ test_slow_reader_gets_every_byte_bounded(void **state)
 {
 	struct fx *fx = *state;
 	struct producer p;
-	struct vcon_chr_stats st;
 	struct vcon_chr *chr;
-	static uint8_t buf[8192];
-	size_t got = 0, i, reads = 0;
 	struct rec r;
 	pthread_t th;
 	int sv[2];
-	ssize_t n;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	chr = must_new(fx, "fd,fd=%d,buffer=4K", sv[0]);
@@ -949,29 +962,8 @@ test_slow_reader_gets_every_byte_bounded(void **state)
 	p.r = &r;
 	p.total = 16u << 20;
 	assert_int_equal(pthread_create(&th, NULL, produce, &p), 0);
-	while (got < p.total) {
-		n = read(sv[1], buf, sizeof(buf));
-		assert_true(n > 0);
-		for (i = 0; i < (size_t)n; i++)
-			if (buf[i] != pattern(got + i))
-				fail_msg("byte %zu is wrong", got + i);
-		got += (size_t)n;
-		if (++reads % 256 == 0) {
-			usleep(2000); /* slow */
-			vcon_chr_get_stats(chr, &st);
-			assert_true(st.buffered <= 4096);
-		}
-	}
+	read_pattern(sv[1], p.total, 256, 2000, chr, 4096);
 	pthread_join(th, NULL);
-	/* The count moves when the write returns, maybe after the reader. */
-	for (i = 0; i < 5000; i++) {
-		vcon_chr_get_stats(chr, &st);
-		if (st.tx_bytes == p.total)
-			break;
-		usleep(1000);
-	}
-	assert_int_equal(st.tx_bytes, p.total);
-	assert_int_equal(st.tx_dropped, 0);
 	vcon_chr_detach(r.fe);
 	vcon_chr_free(chr);
 	close(sv[1]);
