@@ -164,6 +164,7 @@ enable_queue(struct vcon__vpci *t, unsigned q)
 static void
 notify(struct vcon__vpci *t, unsigned q)
 {
+	t->kicks++;
 	if (vcon__vpci_queue_ok(t, q))
 		t->cfg.ops->notify(t->cfg.ctx, q);
 }
@@ -198,6 +199,7 @@ read_isr(struct vcon__vpci *t)
 {
 	uint8_t v = t->isr;
 
+	t->isr_reads++;
 	t->isr = 0;
 	vcon_pci_dev_set_intx(t->pci, false);
 	return v;

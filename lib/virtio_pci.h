@@ -82,6 +82,8 @@ struct vcon__vpci {
 	} *q;
 	unsigned pci_cfg_off; /* where the pci_cfg capability sits */
 	uint64_t interrupts;  /* INTx assertions, for stats */
+	uint64_t kicks;       /* queue notifications from the guest */
+	uint64_t isr_reads;
 };
 
 /*

@@ -946,6 +946,8 @@ vcon_virtio_serial_get_stats(struct vcon_virtio_serial *vs,
 	st->broken = vcon__vpci_is_broken(vs->t);
 	st->broken_why = vs->broken_why;
 	st->interrupts = vs->t->interrupts;
+	st->kicks = vs->t->kicks;
+	st->isr_reads = vs->t->isr_reads;
 	st->ctrl_queued = vs->ctrl_len;
 	vcon__vpci_unlock(vs->t);
 }

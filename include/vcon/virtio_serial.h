@@ -80,7 +80,9 @@ struct vcon_vserial_port_stats {
 struct vcon_vserial_stats {
 	bool broken;            /* the guest broke a rule; reset clears it */
 	const char *broken_why; /* what it did (static string) */
-	uint64_t interrupts;
+	uint64_t interrupts;    /* raised (INTx asserted with an ISR bit) */
+	uint64_t kicks;         /* queue notifications: one VM exit each */
+	uint64_t isr_reads;     /* ISR reads: one VM exit each */
 	uint64_t ctrl_queued;   /* control messages now waiting for buffers */
 };
 

@@ -497,6 +497,7 @@ test_data_both_ways(void **state)
 	char got[64] = "";
 	uint32_t len;
 	uint8_t isr;
+	struct vcon_vserial_stats st;
 
 	(void)state;
 	/* Guest to host on port 1 (queue 5). */
@@ -521,6 +522,10 @@ test_data_both_ways(void **state)
 	isr = (uint8_t)mr(g, OFF_ISR, 1);
 	assert_true(isr & 1);
 	assert_false(g->irq);
+	/* The exits a VMM pays for are counted. */
+	vcon_virtio_serial_get_stats(g->vs, &st);
+	assert_int_equal(st.isr_reads, 1);
+	assert_true(st.kicks >= 2 && st.interrupts >= 1);
 	guest_free(g);
 }
 
