@@ -29,7 +29,9 @@
 #include "kvm_impl.h"
 
 #define MAX_VCPUS 64
-#define MAX_MEM (3ull << 30) /* RAM stays below the PCI/APIC hole */
+/* RAM above VCON__LOW_MEM_MAX goes above 4 GiB; 1 TiB is x86's 40 bits
+ * with room to spare, and far beyond what a console test needs. */
+#define MAX_MEM (1ull << 40)
 #define TSS_ADDR 0xfffbd000u
 #define IDENTITY_MAP_ADDR 0xfffbc000u
 
@@ -67,7 +69,7 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 	int rc, api;
 
 	if (!cfg || cfg->mem_size < (16u << 20) || cfg->mem_size > MAX_MEM) {
-		set_err(err, "memory size must be 16 MiB to 3 GiB");
+		set_err(err, "memory size must be 16 MiB to 1 TiB");
 		return -EINVAL;
 	}
 	if (cfg->nr_vcpus > MAX_VCPUS) {
@@ -80,6 +82,9 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 	vm->kvm = vm->fd = -1;
 	vm->mem = MAP_FAILED;
 	vm->mem_size = cfg->mem_size;
+	vm->low_size = cfg->mem_size < VCON__LOW_MEM_MAX ? cfg->mem_size
+							 : VCON__LOW_MEM_MAX;
+	vm->high_size = cfg->mem_size - vm->low_size;
 	vm->nr_vcpus = cfg->nr_vcpus ? cfg->nr_vcpus : 1;
 	vm->kick_signal = cfg->kick_signal ? cfg->kick_signal : SIGUSR2;
 	pthread_mutex_init(&vm->lock, NULL);
@@ -133,13 +138,28 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 	region = (struct kvm_userspace_memory_region){
 		.slot = 0,
 		.guest_phys_addr = 0,
-		.memory_size = vm->mem_size,
+		.memory_size = vm->low_size,
 		.userspace_addr = (uint64_t)(uintptr_t)vm->mem,
 	};
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
 		rc = -errno;
 		set_err(err, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto fail;
+	}
+	if (vm->high_size) {
+		region = (struct kvm_userspace_memory_region){
+			.slot = 1,
+			.guest_phys_addr = VCON__HIGH_MEM_BASE,
+			.memory_size = vm->high_size,
+			.userspace_addr =
+				(uint64_t)(uintptr_t)(vm->mem + vm->low_size),
+		};
+		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+			rc = -errno;
+			set_err(err, "KVM_SET_USER_MEMORY_REGION above 4 GiB: %s",
+				strerror(errno));
+			goto fail;
+		}
 	}
 	for (i = 0; i < 24; i++)
 		vm->lines[i] = (struct vm_line){ .vm = vm, .gsi = i };
@@ -224,40 +244,48 @@ vcon_vm_irq(struct vcon_vm *vm, unsigned gsi)
 				  .ctx = &vm->lines[gsi] };
 }
 
-static bool
-in_ram(const struct vcon_vm *vm, uint64_t gpa, size_t len)
+/*
+ * The host address of [gpa, gpa + len), or NULL when any of it is not
+ * RAM: outside both blocks, or straddling the hole between them.
+ */
+static uint8_t *
+ram_at(const struct vcon_vm *vm, uint64_t gpa, size_t len)
 {
-	return gpa <= vm->mem_size && len <= vm->mem_size - gpa;
+	if (gpa <= vm->low_size && len <= vm->low_size - gpa)
+		return vm->mem + gpa;
+	if (gpa >= VCON__HIGH_MEM_BASE &&
+	    gpa - VCON__HIGH_MEM_BASE <= vm->high_size &&
+	    len <= vm->high_size - (gpa - VCON__HIGH_MEM_BASE))
+		return vm->mem + vm->low_size + (gpa - VCON__HIGH_MEM_BASE);
+	return NULL;
 }
 
 static int
 gmem_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 {
-	struct vcon_vm *vm = ctx;
+	uint8_t *p = ram_at(ctx, gpa, len);
 
-	if (!in_ram(vm, gpa, len))
+	if (!p)
 		return -EFAULT;
-	memcpy(buf, vm->mem + gpa, len);
+	memcpy(buf, p, len);
 	return 0;
 }
 
 static int
 gmem_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
 {
-	struct vcon_vm *vm = ctx;
+	uint8_t *p = ram_at(ctx, gpa, len);
 
-	if (!in_ram(vm, gpa, len))
+	if (!p)
 		return -EFAULT;
-	memcpy(vm->mem + gpa, buf, len);
+	memcpy(p, buf, len);
 	return 0;
 }
 
 static void *
 gmem_map(void *ctx, uint64_t gpa, size_t len)
 {
-	struct vcon_vm *vm = ctx;
-
-	return in_ram(vm, gpa, len) ? vm->mem + gpa : NULL;
+	return ram_at(ctx, gpa, len);
 }
 
 VCON_API struct vcon_gmem

@@ -245,7 +245,7 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 	setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	setup_len = (setup_sects + 1) * 512;
 	if (setup_len >= img_len ||
-	    KERNEL_ADDR + (img_len - setup_len) > vm->mem_size) {
+	    KERNEL_ADDR + (img_len - setup_len) > vm->low_size) {
 		rc = vcon__fail(err, -ENOEXEC, "%s: truncated, or larger than memory",
 			  kernel);
 		goto out;
@@ -278,8 +278,8 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 		}
 		/* At the top of RAM, below the kernel's limit, page aligned. */
 		rd_max = get32(img + HDR_INITRD_ADDR_MAX);
-		if (!rd_max || rd_max > vm->mem_size - 1)
-			rd_max = (uint32_t)(vm->mem_size - 1);
+		if (!rd_max || rd_max > vm->low_size - 1)
+			rd_max = (uint32_t)(vm->low_size - 1);
 		if (rd_len > rd_max ||
 		    ((rd_max + 1 - rd_len) & ~0xfffu) <
 			    KERNEL_ADDR + 2 * (img_len - setup_len)) {
@@ -299,7 +299,9 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 	add_e820(bp, EBDA_START, 0xa0000 - EBDA_START, 2);
 	/* The BIOS area: MP table at 0xF0000, ACPI tables at 0xE0000. */
 	add_e820(bp, 0xe0000, 0x20000, 2);
-	add_e820(bp, KERNEL_ADDR, vm->mem_size - KERNEL_ADDR, 1);
+	add_e820(bp, KERNEL_ADDR, vm->low_size - KERNEL_ADDR, 1);
+	if (vm->high_size)
+		add_e820(bp, VCON__HIGH_MEM_BASE, vm->high_size, 1);
 	write_mptable(vm);
 	if (vm->acpi)
 		vcon__acpi_write_tables(vm, bp);

@@ -26,10 +26,19 @@ struct vm_vcpu {
 	bool running; /* thread exists; under vm->lock */
 };
 
+/*
+ * Guest RAM is one host block split around the PCI and APIC hole: the
+ * first 3 GiB at guest address 0, the rest from 4 GiB, as on a PC.
+ */
+#define VCON__LOW_MEM_MAX (3ull << 30)
+#define VCON__HIGH_MEM_BASE (4ull << 30)
+
 struct vcon_vm {
 	int kvm, fd;
 	uint8_t *mem;
-	uint64_t mem_size;
+	uint64_t mem_size;  /* all of RAM; host mapping is one block */
+	uint64_t low_size;  /* RAM at 0 (at most VCON__LOW_MEM_MAX) */
+	uint64_t high_size; /* the rest, at VCON__HIGH_MEM_BASE */
 	unsigned nr_vcpus;
 	int kick_signal;
 	struct vcon_bus *pio, *mmio;

@@ -25,7 +25,8 @@ extern "C" {
 struct vcon_vm;
 
 struct vcon_vm_config {
-	uint64_t mem_size;  /* bytes of RAM from address 0; at most 3 GiB */
+	uint64_t mem_size;  /* bytes of RAM: up to 3 GiB from address 0, the
+			     * rest from 4 GiB (as on a PC); at most 1 TiB */
 	unsigned nr_vcpus;  /* 1 (the default for 0) to 64 */
 	int kick_signal;    /* 0 means SIGUSR2 */
 };

@@ -87,6 +87,42 @@ watchdog(void *arg)
 	return NULL;
 }
 
+/*
+ * RAM above 3 GiB lives from 4 GiB: guest memory is reachable on both
+ * sides of the hole and nowhere in it, nor across its edges.
+ */
+static int
+check_split_memory(void)
+{
+	struct vcon_vm_config cfg = { .mem_size = 5ull << 30 };
+	struct vcon_error err = { "" };
+	struct vcon_gmem m;
+	struct vcon_vm *vm;
+	uint8_t *lo, *hi;
+	int ok = 1;
+
+	if (vcon_vm_new(&cfg, &vm, &err)) {
+		fprintf(stderr, "kvm_boot_linux: 5 GiB VM: %s\n", err.msg);
+		return 0;
+	}
+	m = vcon_vm_gmem(vm);
+	lo = m.map(m.ctx, (3ull << 30) - 16, 16);
+	hi = m.map(m.ctx, 4ull << 30, 16);
+	ok &= lo && hi && hi == lo + 16; /* one host block, split in two */
+	ok &= m.map(m.ctx, (3ull << 30) - 8, 16) == NULL;
+	ok &= m.map(m.ctx, 0xe0000000u, 1) == NULL;
+	ok &= m.map(m.ctx, (4ull << 30) - 8, 16) == NULL;
+	ok &= m.map(m.ctx, (6ull << 30) - 16, 16) != NULL;
+	ok &= m.map(m.ctx, (6ull << 30) - 8, 16) == NULL;
+	ok &= m.write(m.ctx, (6ull << 30) - 4, "abcd", 4) == 0;
+	ok &= m.write(m.ctx, 6ull << 30, "abcd", 4) == -EFAULT;
+	vcon_vm_free(vm);
+	if (!ok)
+		fprintf(stderr, "kvm_boot_linux: guest memory around the "
+				"3-4 GiB hole is wrong\n");
+	return ok;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -102,6 +138,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: kvm_boot_linux BZIMAGE INITRD\n");
 		return 2;
 	}
+	if (!check_split_memory())
+		return 1;
 	pthread_mutex_init(&com.lock, NULL);
 	if (vcon_vm_new(&vcfg, &com.vm, &err)) {
 		fprintf(stderr, "kvm_boot_linux: %s\n", err.msg);

@@ -6,7 +6,8 @@
  *                then reboots; with -no-reboot tinyvmm exits 0.
  *                Before that, Ctrl-A b then 'h' is magic SysRq's help.
  *   quit:        Ctrl-A x at the prompt ends tinyvmm at once, exit 0.
- *   poweroff:    the guest's `poweroff -f` ends tinyvmm (ACPI S5), exit 0.
+ *   poweroff:    the guest's `poweroff -f` ends tinyvmm (ACPI S5), exit 0;
+ *                with -smp 2 and -m 5G (RAM above 4 GiB).
  *   panic:       a kernel panic with panic=-1 reboots, so -no-reboot
  *                ends tinyvmm with 0.
  *   restart:     without -no-reboot, the guest's reboot boots it again.
@@ -167,11 +168,15 @@ guest_ends(const char *name, const char *append, const char *const *extra,
 	return &v;
 }
 
+static const char high_ram[] =
+	"[mem 0x0000000100000000-0x000000017fffffff] usable";
+
 /* With two vCPUs, so the MADT and AP start-up are used too. */
 static void
 poweroff(void)
 {
-	static const char *const smp2[] = { "-no-reboot", "-smp", "2", NULL };
+	static const char *const smp2[] = { "-no-reboot", "-smp", "2", "-m",
+					    "5G", NULL };
 	struct vmm *v = guest_ends("poweroff",
 				   "console=ttyS0 panic=-1 loglevel=7 "
 				   "vcon.e2e=poweroff",
@@ -181,6 +186,9 @@ poweroff(void)
 		vmm_fail(v, "-smp 2: Linux did not bring up two CPUs");
 	if (!memmem(v->out, v->len, "ACPI: PM: (supports S0 S5)", 26))
 		vmm_fail(v, "Linux did not find S5 in libvcon's ACPI tables");
+	/* -m 5G: 3 GiB below the hole, 2 GiB from 4 GiB. */
+	if (!memmem(v->out, v->len, high_ram, strlen(high_ram)))
+		vmm_fail(v, "-m 5G: Linux's e820 lacks RAM at 4-6 GiB");
 }
 
 /* Count non-overlapping occurrences of needle in the output so far. */

@@ -13,7 +13,8 @@
  *   bulk:   16 MiB of random bytes each way through two named ports on
  *           unix sockets, byte-exact (md5 on both sides). Half way we
  *           disconnect from port a, let the guest write on, and reconnect:
- *           nothing it wrote is lost.
+ *           nothing it wrote is lost. With -m 5G, so rings and buffers
+ *           may lie above 4 GiB.
  *   qga:    Debian's qemu-ga in the guest on org.qemu.guest_agent.0;
  *           examples/qga-client syncs with it (guest-sync-delimited) and
  *           gets answers to guest-ping, guest-info and guest-get-time.
@@ -203,7 +204,7 @@ bulk(void)
 				"virtserialport,chardev=pa,name=org.libvcon.a",
 				"-device",
 				"virtserialport,chardev=pb,name=org.libvcon.b",
-				"-no-reboot", NULL };
+				"-m", "5G", "-no-reboot", NULL };
 	int fa, fb, out, rc;
 
 	scratch_dir("bulk", dir, sizeof(dir));

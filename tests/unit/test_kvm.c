@@ -19,13 +19,13 @@
 static void
 test_kvm_bad_memory_size_is_named(void **state)
 {
-	struct vcon_vm_config cfg = { .mem_size = 4ull << 30 };
+	struct vcon_vm_config cfg = { .mem_size = 2ull << 40 };
 	struct vcon_error err = { "" };
 	struct vcon_vm *vm = NULL;
 
 	(void)state;
 	assert_int_equal(vcon_vm_new(&cfg, &vm, &err), -EINVAL);
-	assert_string_equal(err.msg, "memory size must be 16 MiB to 3 GiB");
+	assert_string_equal(err.msg, "memory size must be 16 MiB to 1 TiB");
 	assert_null(vm);
 	cfg.mem_size = 1u << 20;
 	assert_int_equal(vcon_vm_new(&cfg, &vm, &err), -EINVAL);
