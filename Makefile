@@ -171,13 +171,15 @@ build/asan/examples/%.o: examples/%.c
 build/asan/test_tinyvmm_options: build/asan/examples/tinyvmm/options.o
 
 build/tinyvmm: examples/tinyvmm/main.c examples/tinyvmm/options.c \
-		build/libvcon.a
+		examples/tinyvmm/monitor.c examples/tinyvmm/monitor.h \
+		examples/tinyvmm/options.h build/libvcon.a
 	@mkdir -p $(@D)
 	$(quiet) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) build/libvcon.a -pthread
 
 build/asan/tinyvmm: examples/tinyvmm/main.c examples/tinyvmm/options.c \
-		build/asan/libvcon.a
+		examples/tinyvmm/monitor.c examples/tinyvmm/monitor.h \
+		examples/tinyvmm/options.h build/asan/libvcon.a
 	@mkdir -p $(@D)
 	$(quiet) CC $@
 	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $(filter %.c,$^) build/asan/libvcon.a \

@@ -25,6 +25,7 @@
 
 #include <vcon.h>
 
+#include "monitor.h"
 #include "options.h"
 
 static const struct {
@@ -66,6 +67,10 @@ struct tvm {
 	unsigned max_ports;      /* virtio-serial's max_ports, 0 = default */
 	bool want_vserial;
 	struct vcon_virtio_serial *vserial;
+	/* The ports of this boot, by number: for the monitor. */
+	struct tvm_device port[VCON_VSERIAL_MAX_PORTS];
+	bool port_used[VCON_VSERIAL_MAX_PORTS];
+	struct tvm_monitor *monitor;
 	pthread_mutex_t vm_lock; /* guards vm for the loop and signal threads */
 	struct vcon_vm *vm;
 	bool quit;               /* C-a x or a signal: do not restart */
@@ -246,6 +251,47 @@ on_vserial_event(void *ctx, unsigned port, enum vcon_vserial_event ev)
 		st.broken_why ? st.broken_why : "?");
 }
 
+/* One virtconsole or virtserialport; msg says why not. */
+static int
+add_port(struct tvm *t, const struct tvm_device *d, char *msg, size_t msgsz)
+{
+	struct vcon_vserial_port_config pc = {
+		.console = d->kind == TVM_DEV_VIRTCONSOLE,
+		.name = d->name[0] ? d->name : NULL,
+		.nr = d->nr,
+		.chr = find_named(t, d->chardev),
+	};
+	unsigned i;
+	int rc;
+
+	if (!pc.chr) {
+		snprintf(msg, msgsz, "no -chardev with id '%s'", d->chardev);
+		return -ENOENT;
+	}
+	for (i = 0; d->id[0] && i < VCON_VSERIAL_MAX_PORTS; i++)
+		if (t->port_used[i] && !strcmp(t->port[i].id, d->id)) {
+			snprintf(msg, msgsz, "id '%s' is taken", d->id);
+			return -EEXIST;
+		}
+	rc = vcon_virtio_serial_add_port(t->vserial, &pc);
+	if (rc == -EBUSY)
+		snprintf(msg, msgsz, "chardev '%s' is already in use (add "
+			 "mux=on to share it)", d->chardev);
+	else if (rc == -EEXIST)
+		snprintf(msg, msgsz, "the port number or name is taken");
+	else if (rc == -ENOSPC || rc == -EINVAL)
+		snprintf(msg, msgsz, "no such port number (max_ports is %u)",
+			 t->max_ports ? t->max_ports
+				      : VCON_VSERIAL_DEFAULT_PORTS);
+	else if (rc < 0)
+		snprintf(msg, msgsz, "%s", strerror(-rc));
+	if (rc < 0)
+		return rc;
+	t->port[rc] = *d;
+	t->port_used[rc] = true;
+	return rc;
+}
+
 /* The virtio-serial controller and its ports, in -device order. */
 static void
 add_vserial(struct tvm *t, struct vcon_vm *vm)
@@ -257,7 +303,6 @@ add_vserial(struct tvm *t, struct vcon_vm *vm)
 		.event = on_vserial_event,
 		.event_ctx = t,
 	};
-	struct vcon_vserial_port_config pc;
 	size_t i;
 	int rc;
 
@@ -267,32 +312,192 @@ add_vserial(struct tvm *t, struct vcon_vm *vm)
 	if (rc < 0)
 		die("-device virtio-serial: %s", strerror(-rc));
 	for (i = 0; i < t->o.ndevice; i++) {
-		const struct tvm_device *d = &t->dev[i];
+		char msg[256];
 
-		if (d->kind == TVM_DEV_VIRTIO_SERIAL)
+		if (t->dev[i].kind == TVM_DEV_VIRTIO_SERIAL)
 			continue;
-		pc = (struct vcon_vserial_port_config){
-			.console = d->kind == TVM_DEV_VIRTCONSOLE,
-			.name = d->name[0] ? d->name : NULL,
-			.nr = d->nr,
-			.chr = find_named(t, d->chardev),
-		};
-		rc = vcon_virtio_serial_add_port(t->vserial, &pc);
-		if (rc == -EBUSY)
-			die("-device %s: chardev '%s' is already in use (add "
-			    "mux=on to share it)", t->o.device[i], d->chardev);
-		if (rc == -EEXIST)
-			die("-device %s: the port number or name is taken",
-			    t->o.device[i]);
-		if (rc == -ENOSPC || rc == -EINVAL)
-			die("-device %s: no such port number (max_ports is "
-			    "%u)", t->o.device[i],
-			    t->max_ports ? t->max_ports
-					 : VCON_VSERIAL_DEFAULT_PORTS);
-		if (rc < 0)
-			die("-device %s: %s", t->o.device[i], strerror(-rc));
+		if (add_port(t, &t->dev[i], msg, sizeof(msg)) < 0)
+			die("-device %s: %s", t->o.device[i], msg);
 	}
 }
+
+/* ---- the monitor (Ctrl-A c on a mon: console) ---------------------- */
+
+static void
+mon_info_chardev(struct tvm *t, struct tvm_monitor *m)
+{
+	struct vcon_chr_stats st;
+	size_t i;
+
+	for (i = 0; i < t->nnamed; i++) {
+		const char *pty = vcon_chr_pty_name(t->named[i]);
+
+		vcon_chr_get_stats(t->named[i], &st);
+		tvm_monitor_printf(m, "%s: %s%s%s, %llu bytes out, %llu in\n",
+				   vcon_chr_id(t->named[i]),
+				   vcon_chr_is_connected(t->named[i])
+					   ? "connected"
+					   : "no peer",
+				   pty ? ", pty " : "", pty ? pty : "",
+				   (unsigned long long)st.tx_bytes,
+				   (unsigned long long)st.rx_bytes);
+	}
+}
+
+static void
+mon_info_vserial(struct tvm *t, struct tvm_monitor *m)
+{
+	struct vcon_vserial_port_stats st;
+	unsigned i;
+
+	if (!t->vserial) {
+		tvm_monitor_printf(m, "no virtio-serial controller\n");
+		return;
+	}
+	for (i = 0; i < VCON_VSERIAL_MAX_PORTS; i++) {
+		const struct tvm_device *d = &t->port[i];
+
+		if (!t->port_used[i] ||
+		    vcon_virtio_serial_port_stats(t->vserial, i, &st) < 0)
+			continue;
+		tvm_monitor_printf(
+			m,
+			"port %u%s%s%s %s chardev=%s: guest %s%s, host %s, "
+			"opened %llu closed %llu, %llu bytes out, %llu in, "
+			"%llu dropped\n",
+			i, d->id[0] ? " (" : "", d->id, d->id[0] ? ")" : "",
+			d->kind == TVM_DEV_VIRTCONSOLE ? "virtconsole"
+						       : "virtserialport",
+			d->chardev, st.guest_ready ? "ready" : "not ready",
+			st.guest_open ? ", open" : "",
+			st.host_open ? "connected" : "not connected",
+			(unsigned long long)st.guest_opens,
+			(unsigned long long)st.guest_closes,
+			(unsigned long long)st.tx_bytes,
+			(unsigned long long)st.rx_bytes,
+			(unsigned long long)st.tx_dropped);
+		if (d->name[0])
+			tvm_monitor_printf(m, "  name=%s\n", d->name);
+	}
+}
+
+static void
+mon_chardev_add(struct tvm *t, struct tvm_monitor *m, const char *spec)
+{
+	struct vcon_error err = { "" };
+	struct vcon_chr *chr;
+	int rc;
+
+	if (t->nnamed == TVM_MAX_CHARDEV) {
+		tvm_monitor_printf(m, "chardev-add: at most %d chardevs\n",
+				   TVM_MAX_CHARDEV);
+		return;
+	}
+	rc = vcon_chr_new(t->loop, spec, &chr, &err);
+	if (rc < 0) {
+		tvm_monitor_printf(m, "chardev-add: %s\n",
+				   err.msg[0] ? err.msg : strerror(-rc));
+		return;
+	}
+	if (!*vcon_chr_id(chr) || find_named(t, vcon_chr_id(chr))) {
+		tvm_monitor_printf(m, "chardev-add: %s\n",
+				   *vcon_chr_id(chr) ? "duplicate id"
+						     : "'id' is required");
+		vcon_chr_free(chr);
+		return;
+	}
+	t->named[t->nnamed++] = chr;
+	report_pty(chr, vcon_chr_id(chr));
+}
+
+static void
+mon_device_add(struct tvm *t, struct tvm_monitor *m, const char *spec)
+{
+	struct tvm_device d;
+	char msg[256];
+	int rc;
+
+	if (tvm_parse_device(spec, &d, msg, sizeof(msg)) < 0) {
+		tvm_monitor_printf(m, "%s\n", msg);
+		return;
+	}
+	if (d.kind == TVM_DEV_VIRTIO_SERIAL || !t->vserial) {
+		tvm_monitor_printf(m, "device_add: only ports can be added, "
+				      "to the controller tinyvmm started "
+				      "with (-device virtio-serial)\n");
+		return;
+	}
+	rc = add_port(t, &d, msg, sizeof(msg));
+	if (rc < 0)
+		tvm_monitor_printf(m, "device_add %s: %s\n", spec, msg);
+}
+
+static void
+mon_device_del(struct tvm *t, struct tvm_monitor *m, const char *id)
+{
+	unsigned i;
+
+	for (i = 0; t->vserial && i < VCON_VSERIAL_MAX_PORTS; i++) {
+		if (!t->port_used[i] || strcmp(t->port[i].id, id))
+			continue;
+		(void)vcon_virtio_serial_remove_port(t->vserial, i);
+		t->port_used[i] = false;
+		return;
+	}
+	tvm_monitor_printf(m, "device_del: no device with id '%s'\n", id);
+}
+
+static void
+mon_command(void *ctx, struct tvm_monitor *m, const char *line)
+{
+	struct tvm *t = ctx;
+	const char *arg;
+	size_t n;
+
+	while (*line == ' ')
+		line++;
+	n = strcspn(line, " ");
+	arg = line + n + strspn(line + n, " ");
+#define CMD(s) (n == strlen(s) && !strncmp(line, s, n))
+	if (CMD("help") || CMD("?")) {
+		tvm_monitor_printf(
+			m,
+			"chardev-add SPEC      open a chardev (-chardev syntax)\n"
+			"device_add SPEC       add a virtconsole or "
+			"virtserialport (-device syntax, with id=)\n"
+			"device_del ID         remove that port\n"
+			"info chardev          chardevs and their peers\n"
+			"info virtio-serial    ports: guest and host state, "
+			"counters\n"
+			"system_reset          reset the VM\n"
+			"quit|q                quit tinyvmm\n");
+	} else if (CMD("quit") || CMD("q")) {
+		stop_vm(t, 0);
+	} else if (CMD("system_reset")) {
+		pthread_mutex_lock(&t->vm_lock);
+		if (t->vm)
+			vcon_vm_request_stop(t->vm, VCON_VM_EXIT_REBOOT);
+		pthread_mutex_unlock(&t->vm_lock);
+	} else if (CMD("info") && !strcmp(arg, "chardev")) {
+		mon_info_chardev(t, m);
+	} else if (CMD("info") && !strcmp(arg, "virtio-serial")) {
+		mon_info_vserial(t, m);
+	} else if (CMD("chardev-add") && *arg) {
+		mon_chardev_add(t, m, arg);
+	} else if (CMD("device_add") && *arg) {
+		mon_device_add(t, m, arg);
+	} else if (CMD("device_del") && *arg) {
+		mon_device_del(t, m, arg);
+	} else {
+		tvm_monitor_printf(m, "unknown command: '%s' (try 'help')\n",
+				   line);
+	}
+#undef CMD
+}
+
+static const struct tvm_monitor_ops monitor_ops = {
+	.command = mon_command,
+};
 
 /* One boot: a fresh VM with the ports on the same chardevs. */
 static enum vcon_vm_exit
@@ -338,6 +543,12 @@ boot(struct tvm *t)
 	}
 	if (t->want_vserial)
 		add_vserial(t, vm);
+	/* The monitor last, so the console keeps the first focus. */
+	for (i = 0; i < t->o.nserial; i++)
+		if (!strncmp(t->o.serial[i], "mon:", 4) && t->com_chr[i] &&
+		    tvm_monitor_new(t->com_chr[i], &monitor_ops, t,
+				    &t->monitor) == 0)
+			break;
 	rc = vcon_vm_load_bzimage(vm, t->o.kernel, t->o.initrd,
 				  t->o.append ? t->o.append : "", &err);
 	if (rc < 0)
@@ -359,12 +570,15 @@ boot(struct tvm *t)
 		fprintf(stderr, "tinyvmm: the VM failed: %s\r\n", err.msg);
 	if (why == VCON_VM_EXIT_SHUTDOWN)
 		fprintf(stderr, "tinyvmm: the guest triple-faulted\r\n");
+	tvm_monitor_free(t->monitor);
+	t->monitor = NULL;
 	for (i = 0; i < t->o.nserial; i++) {
 		vcon_serial_free(t->com[i]);
 		t->com[i] = NULL;
 	}
 	vcon_virtio_serial_free(t->vserial);
 	t->vserial = NULL;
+	memset(t->port_used, 0, sizeof(t->port_used));
 	vcon_vm_free(vm);
 	return why;
 }

@@ -27,7 +27,8 @@ const char tvm_usage[] =
 	"\n"
 	"serial SPECs: stdio, pty, null, none, file:PATH, unix:PATH[,server=on],\n"
 	"              tcp:[HOST]:PORT[,server=on], mon:SPEC, chardev:ID\n"
-	"Ctrl-A x quits, Ctrl-A h lists the other Ctrl-A keys (stdio and mux).\n";
+	"Ctrl-A x quits, Ctrl-A c switches to the monitor (mon:SPEC, the default),\n"
+	"Ctrl-A h lists the other Ctrl-A keys.\n";
 
 static int
 fail(char *msg, size_t msgsz, const char *fmt, ...)
@@ -256,8 +257,11 @@ tvm_parse_device(const char *spec, struct tvm_device *d, char *msg,
 		vlen = n - klen - 1;
 		p += n;
 #define KEY(k) (klen == strlen(k) && !strncmp(key, k, klen))
-		if (KEY("id") || KEY("bus")) {
+		if (KEY("bus")) {
 			continue;
+		} else if (KEY("id")) {
+			rc = copy_value(d->id, sizeof(d->id), "id", val, vlen,
+					msg, msgsz);
 		} else if (d->kind == TVM_DEV_VIRTIO_SERIAL && KEY("max_ports")) {
 			rc = copy_value(num, sizeof(num), "max_ports", val,
 					vlen, msg, msgsz);

@@ -61,6 +61,7 @@ enum tvm_device_kind {
 
 struct tvm_device {
 	enum tvm_device_kind kind;
+	char id[64];       /* id=, for device_del */
 	char chardev[64];  /* chardev=, the -chardev id */
 	char name[128];    /* name= */
 	int nr;            /* nr=, -1 when not given */

@@ -116,7 +116,8 @@ vcon_virtio_serial_free(struct vcon_virtio_serial *vs);
  * Returns: the port number, -EINVAL (a name too long or with a '/', or a
  * virtserialport asked for 0), -EEXIST (the number or name is taken),
  * -ENOSPC (no free number), -EBUSY (the chardev has a frontend).
- * Context: any thread but the loop thread.
+ * Context: any thread, the loop thread included (a monitor's command),
+ * but not from this port's own chardev callbacks.
  */
 VCON_API VCON_NODISCARD int
 vcon_virtio_serial_add_port(struct vcon_virtio_serial *vs,
@@ -126,7 +127,7 @@ vcon_virtio_serial_add_port(struct vcon_virtio_serial *vs,
  * vcon_virtio_serial_remove_port - hot-unplug port nr (PORT_REMOVE).
  *
  * Returns: 0 or -ENOENT.
- * Context: any thread but the loop thread.
+ * Context: as vcon_virtio_serial_add_port.
  */
 VCON_API int
 vcon_virtio_serial_remove_port(struct vcon_virtio_serial *vs, unsigned nr);

@@ -18,6 +18,10 @@
  *   qga:    Debian's qemu-ga in the guest on org.qemu.guest_agent.0;
  *           examples/qga-client syncs with it (guest-sync-delimited) and
  *           gets answers to guest-ping, guest-info and guest-get-time.
+ *   hotplug: from tinyvmm's monitor (Ctrl-A c), chardev-add and
+ *           device_add a named port; the guest finds it and writes to it,
+ *           the host reads it; `info virtio-serial` shows the guest's open
+ *           and close; device_del makes it go away in the guest.
  * Run through tests/with-kvm:
  *   tinyvmm_vserial TINYVMM BZIMAGE INITRD QGA_CLIENT [NAME]
  */
@@ -272,6 +276,83 @@ bulk(void)
 	rmdir(dir);
 }
 
+/* Switch the mux to the monitor and run one command. */
+static void
+monitor_cmd(struct vmm *v, const char *cmd)
+{
+	char line[400];
+	int n = snprintf(line, sizeof(line), "%s\r", cmd);
+
+	if (write(v->fd, line, (size_t)n) != n)
+		vmm_fail(v, "cannot type: %s", strerror(errno));
+}
+
+static void
+hotplug(void)
+{
+	static struct vmm v, hot;
+	const char *extra[] = { "-chardev", "null,id=n0", "-device",
+				"virtio-serial,id=vs0", "-device",
+				"virtserialport,chardev=n0,name=org.libvcon.boot",
+				"-no-reboot", NULL };
+	char dir[128], sock[160], cmd[300];
+	size_t mark;
+	int fd = -1, rc;
+
+	scratch_dir("hotplug", dir, sizeof(dir));
+	snprintf(sock, sizeof(sock), "%s/hot.sock", dir);
+	vmm_start(&v, "hotplug", "console=ttyS0 panic=-1 vcon.e2e=hotplug",
+		  extra);
+	if (!vmm_expect(&v, "HOTPLUG-READY>", BOOT_S))
+		vmm_fail(&v, "the guest did not come up");
+	/* Ctrl-A c: QEMU's key for the monitor. */
+	if (write(v.fd, "\001c", 2) != 2 ||
+	    !vmm_expect(&v, "(tinyvmm) ", 20))
+		vmm_fail(&v, "Ctrl-A c did not bring up the monitor");
+	snprintf(cmd, sizeof(cmd),
+		 "chardev-add socket,id=h1,path=%s,server=on,wait=off", sock);
+	monitor_cmd(&v, cmd);
+	monitor_cmd(&v, "device_add virtserialport,chardev=h1,"
+			"name=org.libvcon.hot,id=hot1");
+	fd = connect_when_there(sock, 200);
+	if (fd < 0)
+		vmm_fail(&v, "cannot connect to the hot-added port's socket");
+	/* Back to the console: the guest's read gets the line. */
+	if (write(v.fd, "\001cgo\r", 5) != 5)
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	if (!vmm_expect(&v, "HOT-WRITTEN>", 60))
+		vmm_fail(&v, "the guest did not find and write the new port");
+	if (fd >= 0) {
+		watch_fd(&hot, "hot-port", fd);
+		if (!vmm_expect(&hot, "hot-data", 10))
+			vmm_fail(&hot, "the hot-added port's socket lacks the "
+				       "guest's line");
+	}
+	/* The monitor shows the guest opened and closed the port. */
+	mark = v.len;
+	if (write(v.fd, "\001c", 2) != 2 ||
+	    !vmm_expect_from(&v, mark, "(tinyvmm) ", 20))
+		vmm_fail(&v, "Ctrl-A c did not bring the monitor back");
+	monitor_cmd(&v, "info virtio-serial");
+	if (!vmm_expect_from(&v, mark, "name=org.libvcon.hot\r\n", 20) ||
+	    !memmem(v.out + mark, v.len - mark, "host connected, opened 1 "
+						 "closed 1, 9 bytes out", 45))
+		vmm_fail(&v, "info virtio-serial does not show the guest's "
+			     "open, write and close");
+	monitor_cmd(&v, "device_del hot1");
+	if (write(v.fd, "\001cgo\r", 5) != 5)
+		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	if (!vmm_expect(&v, "UNPLUGGED", 60))
+		vmm_fail(&v, "the port did not go away in the guest");
+	rc = vmm_finish(&v, 60);
+	if (rc != 0)
+		vmm_fail(&v, "tinyvmm exited %d", rc);
+	if (fd >= 0)
+		close(fd);
+	unlink(sock);
+	rmdir(dir);
+}
+
 static void
 qga(void)
 {
@@ -322,7 +403,8 @@ main(int argc, char **argv)
 
 	if (argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: tinyvmm_vserial TINYVMM BZIMAGE INITRD "
-				"QGA_CLIENT [hvc|probe|legacy|bulk|qga]\n");
+				"QGA_CLIENT [hvc|probe|legacy|bulk|qga|"
+				"hotplug]\n");
 		return 2;
 	}
 	qga_client = argv[4];
@@ -345,11 +427,14 @@ main(int argc, char **argv)
 		bulk();
 	if (!only || !strcmp(only, "qga"))
 		qga();
+	if (!only || !strcmp(only, "hotplug"))
+		hotplug();
 	if (vmm_failures)
 		return 1;
 	printf("tinyvmm_vserial: console=hvc0 carries kernel messages and a "
 	       "shell, Linux names the ports (modern and legacy virtio-pci), "
 	       "16 MiB each way byte-exact across a host reconnect, qemu-ga "
-	       "answers qga-client\n");
+	       "answers qga-client, ports hot-added and removed from the "
+	       "monitor\n");
 	return 0;
 }

@@ -88,6 +88,13 @@ vmm_start(struct vmm *v, const char *name, const char *append,
 bool
 vmm_expect(struct vmm *v, const char *needle, int timeout_s)
 {
+	return vmm_expect_from(v, 0, needle, timeout_s);
+}
+
+bool
+vmm_expect_from(struct vmm *v, size_t from, const char *needle,
+		int timeout_s)
+{
 	struct timespec tick = { 0, 100 * 1000 * 1000 };
 	time_t end = time(NULL) + timeout_s;
 	ssize_t n;
@@ -100,7 +107,8 @@ vmm_expect(struct vmm *v, const char *needle, int timeout_s)
 				fwrite(v->out + v->len - (size_t)n, 1,
 				       (size_t)n, stderr);
 		}
-		if (memmem(v->out, v->len, needle, strlen(needle)))
+		if (from <= v->len &&
+		    memmem(v->out + from, v->len - from, needle, strlen(needle)))
 			return true;
 		if (n == 0 || time(NULL) >= end)
 			return false;

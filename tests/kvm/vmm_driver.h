@@ -35,6 +35,9 @@ void vmm_start(struct vmm *v, const char *name, const char *append,
 	       const char *const *extra);
 /* Read until needle appears; false after timeout_s. */
 bool vmm_expect(struct vmm *v, const char *needle, int timeout_s);
+/* The same, for a needle that appears after byte `from` of the output. */
+bool vmm_expect_from(struct vmm *v, size_t from, const char *needle,
+		     int timeout_s);
 /* Wait for exit: the status, or -1 when killed after timeout_s. */
 int vmm_finish(struct vmm *v, int timeout_s);
 

@@ -75,6 +75,27 @@ case "$(cat /proc/cmdline)" in
 	echo "RXREADY"
 	echo "RXSUM $(head -c 16777216 </dev/"$b" | md5sum)"
 	;;
+*vcon.e2e=hotplug*)
+	# The host adds a port from tinyvmm's monitor, we write to it, the
+	# host removes it.
+	wait_ports 1
+	exec </dev/ttyS0 >/dev/ttyS0 2>&1
+	echo "LIBVCON-INIT-OK"
+	echo "HOTPLUG-READY>"
+	read -r line
+	wait_ports 2
+	p=$(port_dev org.libvcon.hot)
+	echo "HOT-PORT $p"
+	echo "hot-data" >/dev/"$p"
+	echo "HOT-WRITTEN>"
+	read -r line
+	i=0
+	while [ -e /dev/"$p" ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -e /dev/"$p" ] || echo "UNPLUGGED"
+	;;
 *vcon.e2e=qga*)
 	# Debian's qemu-ga on its usual port, as a distribution starts it.
 	wait_ports 1

@@ -140,6 +140,7 @@ test_device_specs_as_qemu_spells_them(void **state)
 			 0);
 	assert_int_equal(d.kind, TVM_DEV_VIRTIO_SERIAL);
 	assert_int_equal(d.max_ports, 4);
+	assert_string_equal(d.id, "vs0"); /* for device_del */
 	assert_int_equal(tvm_parse_device("virtconsole,chardev=c0", &d, msg,
 					  sizeof(msg)),
 			 0);
