@@ -451,6 +451,41 @@ test_pci_identity_caps_and_bars(void **state)
 	guest_free(g);
 }
 
+/* The pci_cfg capability: a window onto the BARs through config space. */
+static void
+test_pci_cfg_window_and_legacy_bar(void **state)
+{
+	struct guest *g = guest_new("");
+	unsigned cap, win = 0;
+	uint8_t b[4];
+
+	(void)state;
+	for (cap = cfg_read(g, 1, 0x34, 1); cap; cap = cfg_read(g, 1, cap + 1, 1))
+		if (cfg_read(g, 1, cap + 3, 1) == 5)
+			win = cap;
+	assert_true(win);
+	/* num_queues (common config 0x12, BAR 1), read through the window. */
+	cfg_write(g, 1, win + 4, 1, 1);
+	cfg_write(g, 1, win + 8, 4, 0x12);
+	cfg_write(g, 1, win + 12, 4, 2);
+	assert_int_equal(cfg_read(g, 1, win + 16, 4) & 0xffff, NQ);
+	/* A write through it reaches the register: device_status. */
+	cfg_write(g, 1, win + 8, 4, 0x14);
+	cfg_write(g, 1, win + 12, 4, 1);
+	cfg_write(g, 1, win + 16, 4, 1);
+	assert_int_equal(mr(g, C_STATUS, 1), 1);
+	/* The legacy I/O BAR: host features (low 32 bits, MULTIPORT in
+	 * them), queue size, and max_nr_ports in the device config at 0x14. */
+	cfg_write(g, 1, 0x04, 2, 7);
+	vcon_bus_access(g->pio, 0xc000, 4, 1, false, b);
+	assert_true(b[0] & 2);
+	vcon_bus_access(g->pio, 0xc000 + 0x0c, 2, 1, false, b);
+	assert_int_equal(b[0] | b[1] << 8, 256);
+	vcon_bus_access(g->pio, 0xc000 + 0x14 + 4, 4, 1, false, b);
+	assert_int_equal(b[0], NPORTS);
+	guest_free(g);
+}
+
 static void
 test_handshake_names_and_guest_open_close(void **state)
 {
@@ -837,6 +872,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pci_identity_caps_and_bars),
+		cmocka_unit_test(test_pci_cfg_window_and_legacy_bar),
 		cmocka_unit_test(test_handshake_names_and_guest_open_close),
 		cmocka_unit_test(test_data_both_ways),
 		cmocka_unit_test(test_host_input_waits_for_guest_buffers),
