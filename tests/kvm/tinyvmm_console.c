@@ -168,6 +168,13 @@ guest_ends(const char *name, const char *append, const char *const *extra,
 	return &v;
 }
 
+static void
+panic(void)
+{
+	(void)guest_ends("panic", "console=ttyS0 panic=-1 vcon.e2e=panic",
+			 no_reboot, "Kernel panic");
+}
+
 static const char high_ram[] =
 	"[mem 0x0000000100000000-0x000000017fffffff] usable";
 
@@ -387,32 +394,30 @@ main(int argc, char **argv)
 	vmm_initrd = argv[3];
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 4 || !strcmp(argv[4], "interactive"))
-		interactive();
+		vmm_scenario("interactive", interactive);
 	if (argc == 4 || !strcmp(argv[4], "quit"))
-		quit();
+		vmm_scenario("quit", quit);
 	if (argc == 5 && !strcmp(argv[4], "quit3")) {
-		quit();
-		quit();
-		quit();
+		vmm_scenario("quit", quit);
+		vmm_scenario("quit", quit);
+		vmm_scenario("quit", quit);
 	}
 	if (argc == 4 || !strcmp(argv[4], "ports"))
-		ports();
+		vmm_scenario("ports", ports);
 	if (argc == 4 || !strcmp(argv[4], "poweroff"))
-		poweroff();
+		vmm_scenario("poweroff", poweroff);
 	if (argc == 4 || !strcmp(argv[4], "panic"))
-		(void)guest_ends("panic",
-				 "console=ttyS0 panic=-1 vcon.e2e=panic",
-				 no_reboot, "Kernel panic");
+		vmm_scenario("panic", panic);
 	if (argc == 4 || !strcmp(argv[4], "restart"))
-		restart();
+		vmm_scenario("restart", restart);
 	if (argc == 4 || !strcmp(argv[4], "four"))
-		four();
+		vmm_scenario("four", four);
 	if (argc == 4 || !strcmp(argv[4], "bulk"))
-		bulk();
+		vmm_scenario("bulk", bulk);
 	if (argc == 5 && !strcmp(argv[4], "interactive3")) {
-		interactive();
-		interactive();
-		interactive();
+		vmm_scenario("interactive", interactive);
+		vmm_scenario("interactive", interactive);
+		vmm_scenario("interactive", interactive);
 	}
 	if (vmm_failures)
 		return 1;

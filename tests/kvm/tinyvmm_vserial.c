@@ -199,6 +199,19 @@ send_file(int fd, const char *src)
 }
 
 static void
+probe_modern(void)
+{
+	probe("probe", "console=ttyS0 panic=-1 loglevel=7 vcon.e2e=probe");
+}
+
+static void
+probe_legacy(void)
+{
+	probe("legacy", "console=ttyS0 panic=-1 loglevel=7 "
+			"virtio_pci.force_legacy=1 vcon.e2e=probe");
+}
+
+static void
 bulk(void)
 {
 	static struct vmm v;
@@ -416,19 +429,17 @@ main(int argc, char **argv)
 	vmm_initrd = argv[3];
 	signal(SIGPIPE, SIG_IGN);
 	if (!only || !strcmp(only, "hvc"))
-		hvc();
+		vmm_scenario("hvc", hvc);
 	if (!only || !strcmp(only, "probe"))
-		probe("probe", "console=ttyS0 panic=-1 loglevel=7 "
-			       "vcon.e2e=probe");
+		vmm_scenario("probe", probe_modern);
 	if (!only || !strcmp(only, "legacy"))
-		probe("legacy", "console=ttyS0 panic=-1 loglevel=7 "
-				"virtio_pci.force_legacy=1 vcon.e2e=probe");
+		vmm_scenario("legacy", probe_legacy);
 	if (!only || !strcmp(only, "bulk"))
-		bulk();
+		vmm_scenario("bulk", bulk);
 	if (!only || !strcmp(only, "qga"))
-		qga();
+		vmm_scenario("qga", qga);
 	if (!only || !strcmp(only, "hotplug"))
-		hotplug();
+		vmm_scenario("hotplug", hotplug);
 	if (vmm_failures)
 		return 1;
 	printf("tinyvmm_vserial: console=hvc0 carries kernel messages and a "

@@ -41,6 +41,13 @@ bool vmm_expect_from(struct vmm *v, size_t from, const char *needle,
 /* Wait for exit: the status, or -1 when killed after timeout_s. */
 int vmm_finish(struct vmm *v, int timeout_s);
 
+/*
+ * Run a scenario; if it failed and tinyvmm reported a triple fault, run
+ * it once more (a known nested-KVM flake, docs/testing-kvm.md), so only a
+ * fault that repeats fails the test.
+ */
+void vmm_scenario(const char *name, void (*fn)(void));
+
 void scratch_dir(const char *name, char *dir, size_t size);
 int connect_when_there(const char *path, int tries);
 ssize_t read_some(int fd, char *buf, size_t size);
