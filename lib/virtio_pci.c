@@ -322,28 +322,42 @@ legacy_write_locked(struct vcon__vpci *t, uint64_t off, unsigned size,
 	}
 }
 
+/* Every register access: under the lock, then the device's unlocked part. */
 static uint64_t
-legacy_read(void *ctx, uint64_t off, unsigned size)
+locked_read(struct vcon__vpci *t,
+	    uint64_t (*fn)(struct vcon__vpci *, uint64_t, unsigned),
+	    uint64_t off, unsigned size)
 {
-	struct vcon__vpci *t = ctx;
 	uint64_t v;
 
 	pthread_mutex_lock(&t->lock);
-	v = legacy_read_locked(t, off, size);
+	v = fn(t, off, size);
 	pthread_mutex_unlock(&t->lock);
 	t->cfg.ops->unlocked(t->cfg.ctx);
 	return v;
 }
 
 static void
-legacy_write(void *ctx, uint64_t off, unsigned size, uint64_t val)
+locked_write(struct vcon__vpci *t,
+	     void (*fn)(struct vcon__vpci *, uint64_t, unsigned, uint64_t),
+	     uint64_t off, unsigned size, uint64_t val)
 {
-	struct vcon__vpci *t = ctx;
-
 	pthread_mutex_lock(&t->lock);
-	legacy_write_locked(t, off, size, val);
+	fn(t, off, size, val);
 	pthread_mutex_unlock(&t->lock);
 	t->cfg.ops->unlocked(t->cfg.ctx);
+}
+
+static uint64_t
+legacy_read(void *ctx, uint64_t off, unsigned size)
+{
+	return locked_read(ctx, legacy_read_locked, off, size);
+}
+
+static void
+legacy_write(void *ctx, uint64_t off, unsigned size, uint64_t val)
+{
+	locked_write(ctx, legacy_write_locked, off, size, val);
 }
 
 static const struct vcon_bus_ops legacy_ops = {
@@ -522,25 +536,13 @@ modern_write_locked(struct vcon__vpci *t, uint64_t off, unsigned size,
 static uint64_t
 modern_read(void *ctx, uint64_t off, unsigned size)
 {
-	struct vcon__vpci *t = ctx;
-	uint64_t v;
-
-	pthread_mutex_lock(&t->lock);
-	v = modern_read_locked(t, off, size);
-	pthread_mutex_unlock(&t->lock);
-	t->cfg.ops->unlocked(t->cfg.ctx);
-	return v;
+	return locked_read(ctx, modern_read_locked, off, size);
 }
 
 static void
 modern_write(void *ctx, uint64_t off, unsigned size, uint64_t val)
 {
-	struct vcon__vpci *t = ctx;
-
-	pthread_mutex_lock(&t->lock);
-	modern_write_locked(t, off, size, val);
-	pthread_mutex_unlock(&t->lock);
-	t->cfg.ops->unlocked(t->cfg.ctx);
+	locked_write(ctx, modern_write_locked, off, size, val);
 }
 
 static const struct vcon_bus_ops modern_ops = {
