@@ -288,6 +288,26 @@ gmem_map(void *ctx, uint64_t gpa, size_t len)
 	return ram_at(ctx, gpa, len);
 }
 
+static int
+ioeventfd_set(void *ctx, uint64_t addr, unsigned len, int fd, bool on)
+{
+	struct vcon_vm *vm = ctx;
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = on ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	return ioctl(vm->fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+VCON_API struct vcon_ioeventfd
+vcon_vm_ioeventfds(struct vcon_vm *vm)
+{
+	return (struct vcon_ioeventfd){ .set = ioeventfd_set, .ctx = vm };
+}
+
 VCON_API struct vcon_gmem
 vcon_vm_gmem(struct vcon_vm *vm)
 {

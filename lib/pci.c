@@ -62,6 +62,10 @@ struct vcon_pci_dev {
 	void (*cap_write)(void *ctx, unsigned off, unsigned size, uint32_t val);
 	uint32_t (*cap_read)(void *ctx, unsigned off, unsigned size,
 			     uint32_t stored);
+	void (*bar_changed)(void *ctx, unsigned bar, uint32_t addr,
+			    bool decoding);
+	uint32_t told_addr[VCON_PCI_NR_BARS]; /* what bar_changed last said */
+	bool told_decoding[VCON_PCI_NR_BARS];
 	void *ctx;
 };
 
@@ -160,6 +164,25 @@ vcon_pci_dev_set_intx(struct vcon_pci_dev *d, bool level)
 	pthread_mutex_unlock(&d->pci->irq_lock);
 }
 
+/* Tell the device about BARs that moved or started or stopped decoding. */
+static void
+tell_bars(struct vcon_pci_dev *d)
+{
+	unsigned i;
+
+	for (i = 0; d->bar_changed && i < VCON_PCI_NR_BARS; i++) {
+		uint32_t addr = bar_addr(d, i);
+		bool on = bar_decodes(d, i);
+
+		if (!d->bars[i].size ||
+		    (addr == d->told_addr[i] && on == d->told_decoding[i]))
+			continue;
+		d->told_addr[i] = addr;
+		d->told_decoding[i] = on;
+		d->bar_changed(d->ctx, i, addr, on);
+	}
+}
+
 static struct vcon_pci_dev *
 find_dev(struct vcon_pci *pci, unsigned bus, unsigned slot, unsigned fn)
 {
@@ -218,6 +241,7 @@ config_write_locked(struct vcon_pci *pci, unsigned bus, unsigned slot,
 	pthread_mutex_unlock(&pci->irq_lock);
 	if (off + size > CFG_CAPS_START && d->cap_write)
 		d->cap_write(d->ctx, off, size, val);
+	tell_bars(d);
 }
 
 VCON_API void
@@ -580,6 +604,7 @@ vcon_pci_add(struct vcon_pci *pci, const struct vcon_pci_dev_config *cfg,
 	d->slot = slot;
 	d->cap_write = cfg->cap_write;
 	d->cap_read = cfg->cap_read;
+	d->bar_changed = cfg->bar_changed;
 	d->ctx = cfg->ctx;
 	init_header(d, cfg->vendor_id, cfg->device_id, cfg->class_code,
 		    cfg->revision);

@@ -13,6 +13,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "virtio_pci.h"
@@ -611,6 +614,110 @@ pcicfg_read(void *ctx, unsigned off, unsigned size, uint32_t stored)
 					 : stored;
 }
 
+/* ---- doorbells: modern notifications as eventfds (ioeventfd) */
+
+/*
+ * The guest's kick wrote the eventfd in the kernel and went on running;
+ * here, on the loop thread, is where the device hears of it.
+ */
+static void
+bell_ready(struct vcon__watch *w, uint32_t revents)
+{
+	struct vcon__vpci_bell *b = container_of(w, struct vcon__vpci_bell, w);
+	struct vcon__vpci *t = b->t;
+	uint64_t n;
+
+	(void)revents;
+	if (read(b->fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	pthread_mutex_lock(&t->lock);
+	t->kicks += n - 1; /* notify counts one */
+	notify(t, b->q);
+	pthread_mutex_unlock(&t->lock);
+	t->cfg.ops->unlocked(t->cfg.ctx);
+}
+
+static void
+bell_off(struct vcon__vpci *t, struct vcon__vpci_bell *b)
+{
+	if (!b->assigned)
+		return;
+	(void)t->cfg.ioeventfd.set(t->cfg.ioeventfd.ctx, b->addr, 2, b->fd,
+				   false);
+	b->assigned = false;
+}
+
+/* BAR 1 moved or changed decoding: the doorbells follow it. */
+static void
+bar_changed(void *ctx, unsigned bar, uint32_t addr, bool decoding)
+{
+	struct vcon__vpci *t = ctx;
+	unsigned q;
+
+	if (bar != MODERN_BAR || !t->bells)
+		return;
+	for (q = 0; q < t->cfg.nr_queues; q++) {
+		struct vcon__vpci_bell *b = &t->bells[q];
+
+		bell_off(t, b);
+		if (!decoding)
+			continue;
+		/* Linux writes the queue index as 16 bits (iowrite16). */
+		b->addr = (uint64_t)addr + OFF_NOTIFY + NOTIFY_MULT * q;
+		b->assigned = t->cfg.ioeventfd.set(t->cfg.ioeventfd.ctx,
+						   b->addr, 2, b->fd,
+						   true) == 0;
+	}
+}
+
+static int
+bells_new(struct vcon__vpci *t)
+{
+	unsigned q;
+
+	if (!t->cfg.ioeventfd.set || !t->cfg.loop)
+		return 0;
+	t->bells = calloc(t->cfg.nr_queues, sizeof(*t->bells));
+	if (!t->bells)
+		return -ENOMEM;
+	for (q = 0; q < t->cfg.nr_queues; q++)
+		t->bells[q].fd = -1;
+	for (q = 0; q < t->cfg.nr_queues; q++) {
+		struct vcon__vpci_bell *b = &t->bells[q];
+
+		b->t = t;
+		b->q = q;
+		b->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (b->fd < 0)
+			return -errno;
+		vcon__watch_init(&b->w, t->cfg.loop, b->fd, bell_ready);
+		if (vcon__watch_set(&b->w, EPOLLIN) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+vcon__vpci_stop_doorbells(struct vcon__vpci *t)
+{
+	unsigned q;
+
+	if (!t || !t->bells)
+		return;
+	for (q = 0; q < t->cfg.nr_queues; q++) {
+		struct vcon__vpci_bell *b = &t->bells[q];
+
+		if (b->fd < 0)
+			continue;
+		bell_off(t, b);
+		vcon__watch_stop(&b->w);
+		close(b->fd);
+		b->fd = -1;
+	}
+	free(t->bells);
+	t->bells = NULL;
+}
+
 /* ---- construction */
 
 /* 4.1.2.1: transitional IDs are a table, not a formula. */
@@ -704,8 +811,12 @@ vcon__vpci_new(const struct vcon__vpci_config *cfg, struct vcon_pci *pci,
 		.nr_caps = ARRAY_SIZE(caps),
 		.cap_write = pcicfg_write,
 		.cap_read = pcicfg_read,
+		.bar_changed = bar_changed,
 		.ctx = t,
 	};
+	rc = bells_new(t);
+	if (rc)
+		goto fail_lock;
 	rc = vcon_pci_add(pci, &pc, slot, &t->pci);
 	if (rc)
 		goto fail_lock;
@@ -713,6 +824,7 @@ vcon__vpci_new(const struct vcon__vpci_config *cfg, struct vcon_pci *pci,
 	*out = t;
 	return 0;
 fail_lock:
+	vcon__vpci_stop_doorbells(t);
 	pthread_mutex_destroy(&t->lock);
 fail:
 	free(t->vqs);
@@ -727,6 +839,7 @@ vcon__vpci_free(struct vcon__vpci *t)
 	if (!t)
 		return;
 	vcon_pci_remove(t->pci);
+	vcon__vpci_stop_doorbells(t);
 	pthread_mutex_destroy(&t->lock);
 	free(t->vqs);
 	free(t->q);

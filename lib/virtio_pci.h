@@ -19,6 +19,7 @@
 
 #include <vcon/pci.h>
 
+#include "loop_internal.h"
 #include "virtqueue.h"
 
 #define VCON_VIRTIO_F_VERSION_1 32
@@ -57,8 +58,20 @@ struct vcon__vpci_config {
 	uint16_t queue_size;
 	unsigned cfg_size;    /* bytes of device configuration */
 	struct vcon_gmem mem;
+	/* Optional: notifications as eventfds, handled on loop. */
+	struct vcon_ioeventfd ioeventfd;
+	struct vcon_loop *loop;
 	const struct vcon__virtio_ops *ops;
 	void *ctx;
+};
+
+struct vcon__vpci_bell {
+	struct vcon__vpci *t;
+	unsigned q;
+	int fd;
+	bool assigned;     /* registered at addr */
+	uint64_t addr;
+	struct vcon__watch w;
 };
 
 struct vcon__vpci {
@@ -81,6 +94,7 @@ struct vcon__vpci {
 		uint16_t msix;
 	} *q;
 	unsigned pci_cfg_off; /* where the pci_cfg capability sits */
+	struct vcon__vpci_bell *bells; /* per queue, with cfg.ioeventfd */
 	uint64_t interrupts;  /* INTx assertions, for stats */
 	uint64_t kicks;       /* queue notifications from the guest */
 	uint64_t isr_reads;
@@ -93,6 +107,12 @@ struct vcon__vpci {
 int vcon__vpci_new(const struct vcon__vpci_config *cfg, struct vcon_pci *pci,
 		   unsigned slot, struct vcon__vpci **out);
 void vcon__vpci_free(struct vcon__vpci *t);
+
+/*
+ * vcon__vpci_stop_doorbells - no eventfd notification runs after this
+ * returns: the device's first step in tearing down.
+ */
+void vcon__vpci_stop_doorbells(struct vcon__vpci *t);
 
 void vcon__vpci_lock(struct vcon__vpci *t);
 void vcon__vpci_unlock(struct vcon__vpci *t);

@@ -763,6 +763,8 @@ vcon_virtio_serial_new(const struct vcon_virtio_serial_config *cfg,
 		.queue_size = QUEUE_SIZE,
 		.cfg_size = sizeof(vs->config),
 		.mem = cfg->mem,
+		.ioeventfd = cfg->ioeventfd,
+		.loop = cfg->loop,
 		.ops = &vs_ops,
 		.ctx = vs,
 	};
@@ -794,6 +796,7 @@ vcon_virtio_serial_free(struct vcon_virtio_serial *vs)
 
 	if (!vs)
 		return;
+	vcon__vpci_stop_doorbells(vs->t);
 	vcon__vpci_lock(vs->t);
 	for (i = 0; i < vs->max_ports; i++)
 		if (vs->ports[i])

@@ -300,6 +300,7 @@ add_vserial(struct tvm *t, struct vcon_vm *vm)
 		.max_nr_ports = t->max_ports,
 		.mem = vcon_vm_gmem(vm),
 		.loop = t->loop,
+		.ioeventfd = vcon_vm_ioeventfds(vm),
 		.event = on_vserial_event,
 		.event_ctx = t,
 	};

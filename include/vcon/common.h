@@ -77,6 +77,18 @@ struct vcon_gmem {
 };
 
 /*
+ * Doorbells that need not exit to the VMM: set(on) asks that a guest write
+ * of len bytes to the MMIO address addr signal the eventfd fd instead of
+ * being dispatched on the bus (KVM's ioeventfd); set(off) undoes it.
+ * Returns 0 or a negative errno; a device that gets an error keeps using
+ * the bus.
+ */
+struct vcon_ioeventfd {
+	int (*set)(void *ctx, uint64_t addr, unsigned len, int fd, bool on);
+	void *ctx;
+};
+
+/*
  * vcon_now_ns - the library's clock.
  *
  * Returns: CLOCK_MONOTONIC in nanoseconds, the time base of every now_ns

@@ -78,6 +78,16 @@ vcon_vm_mmio_bus(struct vcon_vm *vm);
 VCON_API struct vcon_irq
 vcon_vm_irq(struct vcon_vm *vm, unsigned gsi);
 
+/*
+ * vcon_vm_ioeventfds - KVM_IOEVENTFD as a device's struct vcon_ioeventfd:
+ * the guest's doorbell writes signal an eventfd in the kernel, and the
+ * vCPU goes on without an exit to the VMM.
+ *
+ * Context: any thread; the returned callback too.
+ */
+VCON_API struct vcon_ioeventfd
+vcon_vm_ioeventfds(struct vcon_vm *vm);
+
 /* vcon_vm_gmem - bounds-checked access to guest RAM. */
 VCON_API struct vcon_gmem
 vcon_vm_gmem(struct vcon_vm *vm);

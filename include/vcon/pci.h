@@ -79,6 +79,13 @@ struct vcon_pci_dev_config {
 	void (*cap_write)(void *ctx, unsigned off, unsigned size, uint32_t val);
 	uint32_t (*cap_read)(void *ctx, unsigned off, unsigned size,
 			     uint32_t stored);
+	/*
+	 * BAR bar now decodes at addr (decoding) or not at all: called when
+	 * the guest moves a BAR or flips its COMMAND decode bit, for devices
+	 * that register doorbells by address. Optional.
+	 */
+	void (*bar_changed)(void *ctx, unsigned bar, uint32_t addr,
+			    bool decoding);
 	void *ctx;
 };
 

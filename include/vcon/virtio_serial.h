@@ -56,7 +56,12 @@ struct vcon_virtio_serial_config {
 	struct vcon_gmem mem;   /* guest RAM */
 	struct vcon_pci *pci;   /* the bus to plug into */
 	unsigned slot;          /* 0: the first free slot */
-	struct vcon_loop *loop; /* runs the console stall timers */
+	struct vcon_loop *loop; /* runs stall timers and doorbells */
+	/*
+	 * Optional (vcon_vm_ioeventfds under KVM): queue notifications as
+	 * eventfds, so a kick does not exit to the VMM; the loop handles them.
+	 */
+	struct vcon_ioeventfd ioeventfd;
 	/* Port events; optional. Called with no libvcon lock held. */
 	void (*event)(void *ctx, unsigned port, enum vcon_vserial_event ev);
 	void *event_ctx;

@@ -77,7 +77,24 @@ struct guest {
 	uint64_t heap;
 	struct dq q[NQ];
 	int events[NPORTS][4];
+	/* Doorbells the device registered (the VMM's ioeventfd), per queue. */
+	bool doorbells;
+	int bell_fd[NQ];
+	uint64_t bell_addr[NQ];
 };
+
+static int
+bell_set(void *ctx, uint64_t addr, unsigned len, int fd, bool on)
+{
+	struct guest *g = ctx;
+	unsigned q = (unsigned)((addr - g->bar1 - 0x3000) / 4);
+
+	if (len != 2 || q >= NQ)
+		return -EINVAL;
+	g->bell_fd[q] = on ? fd : -1;
+	g->bell_addr[q] = on ? addr : 0;
+	return 0;
+}
 
 static void
 irq_set(void *ctx, bool level)
@@ -312,10 +329,16 @@ add(struct guest *g, unsigned i, bool console, const char *name, int nr)
 	return vcon_virtio_serial_add_port(g->vs, &pc);
 }
 
+static bool want_doorbells;
+
 static struct guest *
 guest_new(const char *chr_extra)
 {
 	struct guest *g = calloc(1, sizeof(*g));
+
+	g->doorbells = want_doorbells;
+	/* Where BAR 1 will be, for bell_set's arithmetic. */
+	g->bar1 = VCON_PCI_MMIO_BASE;
 	struct vcon_pci_config pcfg = { .gsi_line = gsi_line, .gsi_ctx = g };
 	struct vcon_virtio_serial_config vcfg;
 	struct vcon_error err;
@@ -350,6 +373,8 @@ guest_new(const char *chr_extra)
 	}
 	vcfg.pci = g->pci;
 	vcfg.loop = g->loop;
+	if (g->doorbells)
+		vcfg.ioeventfd = (struct vcon_ioeventfd){ bell_set, g };
 	assert_int_equal(vcon_virtio_serial_new(&vcfg, &g->vs), 0);
 	assert_int_equal(vcon_virtio_serial_pci_slot(g->vs), 1);
 	g->bar1 = cfg_read(g, 1, 0x14, 4) & ~15u;
@@ -867,6 +892,67 @@ test_console_follows_the_window_size(void **state)
 	guest_free(g);
 }
 
+/*
+ * With the VMM's ioeventfd, kicks are eventfd writes the loop thread
+ * handles: registered where BAR 1's notify registers are once memory
+ * decoding is on, moved with the BAR, and working end to end.
+ */
+static void
+test_doorbells_follow_the_bar(void **state)
+{
+	struct guest *g;
+	uint64_t a, gpa, one = 1;
+	uint32_t len;
+	char got[16] = "";
+	unsigned q;
+
+	(void)state;
+	want_doorbells = true;
+	g = guest_new("");
+	want_doorbells = false;
+	assert_int_equal(add(g, 0, true, NULL, -1), 0);
+	assert_int_equal(add(g, 1, false, "a", -1), 1);
+	for (q = 0; q < NQ; q++)
+		assert_int_equal(g->bell_addr[q],
+				 VCON_PCI_MMIO_BASE + 0x3000 + 4 * q);
+	/* Decoding off: no doorbells. Moved: they follow. */
+	cfg_write(g, 1, 0x04, 2, 0);
+	assert_int_equal(g->bell_fd[5], -1);
+	cfg_write(g, 1, 0x14, 4, VCON_PCI_MMIO_BASE + 0x10000);
+	g->bar1 = VCON_PCI_MMIO_BASE + 0x10000;
+	cfg_write(g, 1, 0x04, 2, 6);
+	assert_int_equal(g->bell_addr[5], g->bar1 + 0x3000 + 4 * 5);
+	driver_init(g, true);
+	post_ctrl_buffers(g, 8);
+	send_ctrl(g, 0xffffffffu, DEVICE_READY, 1);
+	send_ctrl(g, 1, PORT_READY, 1);
+	/* A buffer on port 1's transmit queue, kicked as KVM would. */
+	a = alloc(g, 64);
+	memcpy(g->ram.base + a, "rang", 4);
+	{
+		struct dq *d = &g->q[5];
+		uint16_t i = d->next++ % QSZ, flags = 0, zero = 0;
+		uint8_t *p = g->ram.base + d->desc + 16u * i;
+		uint32_t four = 4;
+
+		memcpy(p, &a, 8);
+		memcpy(p + 8, &four, 4);
+		memcpy(p + 12, &flags, 2);
+		memcpy(p + 14, &zero, 2);
+		memcpy(g->ram.base + d->avail + 4 + 2u * (d->avail_idx % QSZ),
+		       &i, 2);
+		d->avail_idx++;
+		__atomic_store_n((uint16_t *)(void *)(g->ram.base + d->avail +
+						      2),
+				 d->avail_idx, __ATOMIC_RELEASE);
+	}
+	assert_int_equal(write(g->bell_fd[5], &one, 8), 8);
+	assert_true(wait_used(g, 5, &gpa, &len));
+	assert_int_equal(read(g->peer[1], got, sizeof(got)), 4);
+	assert_memory_equal(got, "rang", 4);
+	guest_free(g);
+}
+
 int
 main(void)
 {
@@ -883,6 +969,7 @@ main(void)
 		cmocka_unit_test(test_console_stall_is_bounded),
 		cmocka_unit_test(test_port_output_waits_for_a_peer),
 		cmocka_unit_test(test_console_follows_the_window_size),
+		cmocka_unit_test(test_doorbells_follow_the_bar),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
