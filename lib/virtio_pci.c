@@ -172,8 +172,12 @@ notify(struct vcon__vpci *t, unsigned q)
 		t->cfg.ops->notify(t->cfg.ctx, q);
 }
 
+/*
+ * A status write. The legacy interface has no FEATURES_OK to check
+ * (features are taken as written); the rest is the same for both.
+ */
 static void
-write_status(struct vcon__vpci *t, uint8_t v)
+write_status(struct vcon__vpci *t, uint8_t v, bool legacy)
 {
 	uint8_t old = t->status;
 
@@ -181,7 +185,7 @@ write_status(struct vcon__vpci *t, uint8_t v)
 		reset_locked(t);
 		return;
 	}
-	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
+	if (!legacy && (v & VIRTIO_STATUS_FEATURES_OK) &&
 	    !(old & VIRTIO_STATUS_FEATURES_OK)) {
 		/* 3.1.1: refuse features we did not offer, and a modern
 		 * driver that did not take VERSION_1. */
@@ -305,20 +309,7 @@ legacy_write_locked(struct vcon__vpci *t, uint64_t off, unsigned size,
 		notify(t, (unsigned)val);
 		break;
 	case L_STATUS:
-		/* A legacy driver never sets FEATURES_OK: nothing to check. */
-		if ((uint8_t)val == 0) {
-			reset_locked(t);
-		} else {
-			uint8_t old = t->status;
-
-			t->status = (uint8_t)(((uint8_t)val &
-					       ~VIRTIO_STATUS_NEEDS_RESET) |
-					      (old & VIRTIO_STATUS_NEEDS_RESET));
-			if (((uint8_t)val & VIRTIO_STATUS_DRIVER_OK) &&
-			    !(old & VIRTIO_STATUS_DRIVER_OK) &&
-			    !vcon__vpci_is_broken(t))
-				t->cfg.ops->driver_ok(t->cfg.ctx);
-		}
+		write_status(t, (uint8_t)val, true);
 		break;
 	default:
 		break;
@@ -464,7 +455,7 @@ common_write(struct vcon__vpci *t, uint64_t off, unsigned size, uint64_t val)
 		}
 		break;
 	case C_STATUS:
-		write_status(t, (uint8_t)val);
+		write_status(t, (uint8_t)val, false);
 		break;
 	case C_Q_SELECT:
 		/* An out-of-range select reads queue_size 0: "no queue". */

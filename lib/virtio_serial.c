@@ -197,14 +197,14 @@ flush_ctrl(struct vcon_virtio_serial *vs)
  * Queue a message. The ring holds a few messages per port; should a guest
  * never post control buffers while ports churn, the oldest go first.
  */
-static void
+static struct ctrl_msg *
 send_ctrl(struct vcon_virtio_serial *vs, uint32_t id, uint16_t event,
 	  uint16_t value)
 {
 	struct ctrl_msg *m;
 
 	if (!vs->multiport)
-		return;
+		return NULL;
 	if (vs->ctrl_len == vs->ctrl_cap) {
 		vs->ctrl_head = (vs->ctrl_head + 1) % vs->ctrl_cap;
 		vs->ctrl_len--;
@@ -215,6 +215,7 @@ send_ctrl(struct vcon_virtio_serial *vs, uint32_t id, uint16_t event,
 	m->event = event;
 	m->value = value;
 	vs->ctrl_len++;
+	return m; /* for a message's payload */
 }
 
 /*
@@ -238,8 +239,7 @@ send_size(struct vcon_virtio_serial *vs, struct port *p)
 	}
 	if (!vs->multiport || !p->guest_ready)
 		return;
-	send_ctrl(vs, p->nr, MSG_RESIZE, 0);
-	m = &vs->ctrl[(vs->ctrl_head + vs->ctrl_len - 1) % vs->ctrl_cap];
+	m = send_ctrl(vs, p->nr, MSG_RESIZE, 0);
 	m->cols = ws.cols;
 	m->rows = ws.rows;
 }
@@ -253,11 +253,8 @@ send_port_setup(struct vcon_virtio_serial *vs, struct port *p)
 		send_ctrl(vs, p->nr, MSG_CONSOLE_PORT, 1);
 		send_size(vs, p);
 	}
-	if (p->name[0]) {
-		send_ctrl(vs, p->nr, MSG_PORT_NAME, 1);
-		m = &vs->ctrl[(vs->ctrl_head + vs->ctrl_len - 1) % vs->ctrl_cap];
+	if (p->name[0] && (m = send_ctrl(vs, p->nr, MSG_PORT_NAME, 1)))
 		memcpy(m->name, p->name, sizeof(m->name));
-	}
 	if (p->host_open)
 		send_ctrl(vs, p->nr, MSG_PORT_OPEN, 1);
 }
