@@ -63,22 +63,18 @@ interactive(void)
 		vmm_fail(&v, "Linux did not find a 16550A at 0x3f8");
 	if (!vmm_expect(&v, "READY>", BOOT_S))
 		vmm_fail(&v, "no prompt from the guest");
-	if (write(v.fd, "ping\r", 5) != 5)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "ping\r");
 	if (!vmm_expect(&v, "got:ping", 60))
 		vmm_fail(&v, "the guest did not echo what was typed");
 	if (!vmm_expect(&v, "SYSRQ>", 60))
 		vmm_fail(&v, "no second prompt");
 	/* A break, then the SysRq key: 'h' prints SysRq's help. */
-	if (write(v.fd, "\001b", 2) != 2)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "\001b");
 	sleep(1);
-	if (write(v.fd, "h", 1) != 1)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "h");
 	if (!vmm_expect(&v, "sysrq: HELP", 60))
 		vmm_fail(&v, "Ctrl-A b, h did not reach magic SysRq");
-	if (write(v.fd, "done\r", 5) != 5)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "done\r");
 	rc = vmm_finish(&v, 60);
 	if (rc != 0)
 		vmm_fail(&v, "tinyvmm exited %d after the guest rebooted", rc);
@@ -93,8 +89,7 @@ quit(void)
 	vmm_start(&v, "quit", "console=ttyS0 panic=-1 vcon.e2e=quit", no_reboot);
 	if (!vmm_expect(&v, "READY>", BOOT_S))
 		vmm_fail(&v, "no prompt from the guest");
-	if (write(v.fd, "\001x", 2) != 2)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "\001x");
 	rc = vmm_finish(&v, 20);
 	if (rc != 0)
 		vmm_fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
@@ -225,14 +220,12 @@ restart(void)
 		vmm_expect(&v, "\001never", 1);
 	if (occurrences(&v, "LIBVCON-INIT-OK") < 2)
 		vmm_fail(&v, "the guest did not boot again after its reboot");
-	if (write(v.fd, "\001x", 2) != 2)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "\001x");
 	rc = vmm_finish(&v, 20);
 	if (rc != 0)
 		vmm_fail(&v, "Ctrl-A x: tinyvmm exited %d, want 0", rc);
 }
 
-/* Read what arrives on fd within 5 s, up to size bytes. */
 static void
 bulk(void)
 {
@@ -328,8 +321,7 @@ four(void)
 	fd = connect_when_there(sock, 100);
 	if (!vmm_expect(&v, "READY>", BOOT_S))
 		vmm_fail(&v, "no prompt on ttyS0");
-	if (write(v.fd, "four\r", 5) != 5)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "four\r");
 	if (!vmm_expect(&v, "got:four", 60))
 		vmm_fail(&v, "ttyS0 did not echo what was typed");
 	if (!vmm_expect(&v, "PTY-WRITTEN", 60))
@@ -345,8 +337,7 @@ four(void)
 	buf[len] = 0;
 	if (!strstr(buf, "hello-ttyS3"))
 		vmm_fail(&v, "COM4's socket got '%s'", buf);
-	if (write(v.fd, "bye\r", 4) != 4)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "bye\r");
 	rc = vmm_finish(&v, 60);
 	if (rc != 0)
 		vmm_fail(&v, "tinyvmm exited %d", rc);

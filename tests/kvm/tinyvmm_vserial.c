@@ -80,12 +80,10 @@ hvc(void)
 	if (!vmm_expect(&con, "libvcon: kernel message via hvc0", 30))
 		vmm_fail(&con, "the kernel's messages did not reach hvc0");
 	sleep(1); /* let the shell start reading */
-	if (write(fd, "echo answer-$((6*7))\n", 21) != 21)
-		vmm_fail(&con, "cannot type: %s", strerror(errno));
+	vmm_type(&con, "echo answer-$((6*7))\n");
 	if (!vmm_expect(&con, "answer-42", 60))
 		vmm_fail(&con, "the shell on hvc0 did not run what we typed");
-	if (write(fd, "poweroff -f\n", 12) != 12)
-		vmm_fail(&con, "cannot type: %s", strerror(errno));
+	vmm_type(&con, "poweroff -f\n");
 	rc = vmm_finish(&v, 60);
 	if (rc != 0)
 		vmm_fail(&v, "tinyvmm exited %d after poweroff", rc);
@@ -253,8 +251,7 @@ bulk(void)
 		vmm_fail(&v, "the guest did not finish the first half");
 	/* Gone: the guest's writes must now wait for us. */
 	close(fa);
-	if (write(v.fd, "go\r", 3) != 3)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "go\r");
 	sleep(2);
 	fa = connect_when_there(sa, 200);
 	if (fa < 0 || !copy_exactly(fa, out, BULK / 2))
@@ -289,15 +286,12 @@ bulk(void)
 	rmdir(dir);
 }
 
-/* Switch the mux to the monitor and run one command. */
+/* Run one command at the monitor (which has the focus). */
 static void
 monitor_cmd(struct vmm *v, const char *cmd)
 {
-	char line[400];
-	int n = snprintf(line, sizeof(line), "%s\r", cmd);
-
-	if (write(v->fd, line, (size_t)n) != n)
-		vmm_fail(v, "cannot type: %s", strerror(errno));
+	vmm_type(v, cmd);
+	vmm_type(v, "\r");
 }
 
 static void
@@ -319,8 +313,8 @@ hotplug(void)
 	if (!vmm_expect(&v, "HOTPLUG-READY>", BOOT_S))
 		vmm_fail(&v, "the guest did not come up");
 	/* Ctrl-A c: QEMU's key for the monitor. */
-	if (write(v.fd, "\001c", 2) != 2 ||
-	    !vmm_expect(&v, "(tinyvmm) ", 20))
+	vmm_type(&v, "\001c");
+	if (!vmm_expect(&v, "(tinyvmm) ", 20))
 		vmm_fail(&v, "Ctrl-A c did not bring up the monitor");
 	snprintf(cmd, sizeof(cmd),
 		 "chardev-add socket,id=h1,path=%s,server=on,wait=off", sock);
@@ -331,8 +325,7 @@ hotplug(void)
 	if (fd < 0)
 		vmm_fail(&v, "cannot connect to the hot-added port's socket");
 	/* Back to the console: the guest's read gets the line. */
-	if (write(v.fd, "\001cgo\r", 5) != 5)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "\001cgo\r");
 	if (!vmm_expect(&v, "HOT-WRITTEN>", 60))
 		vmm_fail(&v, "the guest did not find and write the new port");
 	if (fd >= 0) {
@@ -343,8 +336,8 @@ hotplug(void)
 	}
 	/* The monitor shows the guest opened and closed the port. */
 	mark = v.len;
-	if (write(v.fd, "\001c", 2) != 2 ||
-	    !vmm_expect_from(&v, mark, "(tinyvmm) ", 20))
+	vmm_type(&v, "\001c");
+	if (!vmm_expect_from(&v, mark, "(tinyvmm) ", 20))
 		vmm_fail(&v, "Ctrl-A c did not bring the monitor back");
 	monitor_cmd(&v, "info virtio-serial");
 	if (!vmm_expect_from(&v, mark, "name=org.libvcon.hot\r\n", 20) ||
@@ -353,8 +346,7 @@ hotplug(void)
 		vmm_fail(&v, "info virtio-serial does not show the guest's "
 			     "open, write and close");
 	monitor_cmd(&v, "device_del hot1");
-	if (write(v.fd, "\001cgo\r", 5) != 5)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "\001cgo\r");
 	if (!vmm_expect(&v, "UNPLUGGED", 60))
 		vmm_fail(&v, "the port did not go away in the guest");
 	rc = vmm_finish(&v, 60);
@@ -400,8 +392,7 @@ qga(void)
 	    !strstr(out, "guest-get-time: {\"return\": "))
 		vmm_fail(&v, "qemu-ga's answers are not what they should be: "
 			     "%s", out);
-	if (write(v.fd, "done\r", 5) != 5)
-		vmm_fail(&v, "cannot type: %s", strerror(errno));
+	vmm_type(&v, "done\r");
 	rc = vmm_finish(&v, 60);
 	if (rc != 0)
 		vmm_fail(&v, "tinyvmm exited %d", rc);

@@ -243,3 +243,12 @@ vmm_scenario(const char *name, void (*fn)(void))
 	triple_fault_seen = false;
 	fn();
 }
+
+void
+vmm_type(struct vmm *v, const char *keys)
+{
+	size_t n = strlen(keys);
+
+	if (write(v->fd, keys, n) != (ssize_t)n)
+		vmm_fail(v, "cannot type: %s", strerror(errno));
+}

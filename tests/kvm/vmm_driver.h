@@ -38,6 +38,8 @@ bool vmm_expect(struct vmm *v, const char *needle, int timeout_s);
 /* The same, for a needle that appears after byte `from` of the output. */
 bool vmm_expect_from(struct vmm *v, size_t from, const char *needle,
 		     int timeout_s);
+/* Type keys on tinyvmm's terminal (its stdin). */
+void vmm_type(struct vmm *v, const char *keys);
 /* Wait for exit: the status, or -1 when killed after timeout_s. */
 int vmm_finish(struct vmm *v, int timeout_s);
 

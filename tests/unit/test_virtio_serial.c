@@ -175,9 +175,10 @@ alloc(struct guest *g, uint64_t len)
 	return a;
 }
 
-/* Post one buffer of len bytes at gpa on queue q and kick. */
+/* Make one buffer of len bytes at gpa available on queue q. */
 static uint16_t
-post(struct guest *g, unsigned q, uint64_t gpa, uint32_t len, bool writable)
+add_buf(struct guest *g, unsigned q, uint64_t gpa, uint32_t len,
+	bool writable)
 {
 	struct dq *d = &g->q[q];
 	uint16_t i = d->next++ % QSZ, flags = writable ? 2 : 0, zero = 0;
@@ -191,6 +192,15 @@ post(struct guest *g, unsigned q, uint64_t gpa, uint32_t len, bool writable)
 	d->avail_idx++;
 	__atomic_store_n((uint16_t *)(void *)(g->ram.base + d->avail + 2),
 			 d->avail_idx, __ATOMIC_RELEASE);
+	return i;
+}
+
+/* ... and kick through the notify register. */
+static uint16_t
+post(struct guest *g, unsigned q, uint64_t gpa, uint32_t len, bool writable)
+{
+	uint16_t i = add_buf(g, q, gpa, len, writable);
+
 	mw(g, OFF_NOTIFY + 4 * q, 2, q);
 	return i;
 }
@@ -929,23 +939,7 @@ test_doorbells_follow_the_bar(void **state)
 	/* A buffer on port 1's transmit queue, kicked as KVM would. */
 	a = alloc(g, 64);
 	memcpy(g->ram.base + a, "rang", 4);
-	{
-		struct dq *d = &g->q[5];
-		uint16_t i = d->next++ % QSZ, flags = 0, zero = 0;
-		uint8_t *p = g->ram.base + d->desc + 16u * i;
-		uint32_t four = 4;
-
-		memcpy(p, &a, 8);
-		memcpy(p + 8, &four, 4);
-		memcpy(p + 12, &flags, 2);
-		memcpy(p + 14, &zero, 2);
-		memcpy(g->ram.base + d->avail + 4 + 2u * (d->avail_idx % QSZ),
-		       &i, 2);
-		d->avail_idx++;
-		__atomic_store_n((uint16_t *)(void *)(g->ram.base + d->avail +
-						      2),
-				 d->avail_idx, __ATOMIC_RELEASE);
-	}
+	add_buf(g, 5, a, 4, false);
 	assert_int_equal(write(g->bell_fd[5], &one, 8), 8);
 	assert_true(wait_used(g, 5, &gpa, &len));
 	assert_int_equal(read(g->peer[1], got, sizeof(got)), 4);
