@@ -42,6 +42,15 @@ set_cpuid(struct vcon_vm *vm, struct vm_vcpu *c)
 		/* Leaf 1 EBX[31:24] and leaf 0xB EDX: this vCPU's APIC ID. */
 		if (e->function == 1)
 			e->ebx = (e->ebx & 0x00ffffffu) | (c->id << 24);
+		/*
+		 * Leaf 1 ECX[31]: a hypervisor is present. KVM leaves it
+		 * clear, and without it Linux never looks at the KVM leaves
+		 * (0x40000000): no kvm-clock, so it calibrates the TSC
+		 * against the PIT, which fails when nested, and falls back
+		 * to jiffies as its clocksource; its time then runs slow.
+		 */
+		if (e->function == 1)
+			e->ecx |= 1u << 31;
 		if (e->function == 0xb)
 			e->edx = c->id;
 	}
