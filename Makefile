@@ -55,6 +55,7 @@ LIB_SRCS += lib/kvm_boot.c
 LIB_SRCS += lib/kvm_reset.c
 LIB_SRCS += lib/kvm_acpi.c
 LIB_SRCS += lib/kvm_pci.c
+LIB_SRCS += lib/kvm_coalesce.c
 LIB_SRCS += lib/loop.c
 LIB_SRCS += lib/chr.c
 LIB_SRCS += lib/chr_spec.c

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <vcon/kvm.h>
@@ -64,6 +65,7 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 	struct kvm_userspace_memory_region region;
 	struct kvm_pit_config pit = { .flags = 0 };
 	struct sigaction sa;
+	pthread_condattr_t ca;
 	struct vcon_vm *vm;
 	unsigned i;
 	int rc, api;
@@ -88,7 +90,11 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 	vm->nr_vcpus = cfg->nr_vcpus ? cfg->nr_vcpus : 1;
 	vm->kick_signal = cfg->kick_signal ? cfg->kick_signal : SIGUSR2;
 	pthread_mutex_init(&vm->lock, NULL);
-	pthread_cond_init(&vm->cond, NULL);
+	pthread_mutex_init(&vm->ring_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&vm->cond, &ca);
+	pthread_condattr_destroy(&ca);
 
 	rc = vcon_bus_new(&vm->pio);
 	if (!rc)
@@ -209,6 +215,7 @@ vcon_vm_free(struct vcon_vm *vm)
 	vcon_bus_free(vm->pio);
 	vcon_bus_free(vm->mmio);
 	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->ring_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -353,6 +360,7 @@ vcon__vm_fail(struct vcon_vm *vm, const char *msg)
 VCON_API int
 vcon_vm_run(struct vcon_vm *vm, enum vcon_vm_exit *why, struct vcon_error *err)
 {
+	struct timespec tick;
 	unsigned i, started = 0;
 	int rc = 0;
 
@@ -376,13 +384,33 @@ vcon_vm_run(struct vcon_vm *vm, enum vcon_vm_exit *why, struct vcon_error *err)
 			pthread_kill(vm->vcpus[i].thread, vm->kick_signal);
 		}
 	}
-	while (!vm->stopping)
-		pthread_cond_wait(&vm->cond, &vm->lock);
+	while (!vm->stopping) {
+		if (!vm->ring) {
+			pthread_cond_wait(&vm->cond, &vm->lock);
+			continue;
+		}
+		/* Coalesced writes that no exit has flushed: see kvm_coalesce.c */
+		clock_gettime(CLOCK_MONOTONIC, &tick);
+		tick.tv_nsec += 10 * 1000 * 1000;
+		if (tick.tv_nsec >= 1000000000) {
+			tick.tv_sec++;
+			tick.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&vm->cond, &vm->lock, &tick);
+		if (vcon__vm_ring_pending(vm)) {
+			/* Devices may ask for a stop, which takes vm->lock. */
+			pthread_mutex_unlock(&vm->lock);
+			vcon__vm_drain(vm);
+			pthread_mutex_lock(&vm->lock);
+		}
+	}
 	pthread_mutex_unlock(&vm->lock);
 	for (i = 0; i < started; i++) {
 		pthread_join(vm->vcpus[i].thread, NULL);
 		vm->vcpus[i].running = false;
 	}
+	/* What the guest wrote just before it stopped still reaches the devices. */
+	vcon__vm_drain(vm);
 	if (rc) {
 		set_err(err, "starting vCPU threads: %s", strerror(-rc));
 		return rc;

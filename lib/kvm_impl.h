@@ -24,6 +24,8 @@ struct vm_vcpu {
 	size_t run_size;
 	pthread_t thread;
 	bool running; /* thread exists; under vm->lock */
+	/* Exits to the VMM; written by this vCPU's thread only. */
+	uint64_t io_exits, mmio_exits;
 };
 
 /*
@@ -54,11 +56,31 @@ struct vcon_vm {
 	bool acpi;               /* vcon_vm_add_acpi: write tables at load */
 	struct vcon_pci *pci;    /* vcon_vm_add_pci: PCI0 in the DSDT */
 	uint16_t pm_en, pm_cnt;  /* ACPI PM1 registers (vCPU threads) */
+
+	/*
+	 * KVM's coalesced ring (vcon_vm_coalesce_pio): one page shared by
+	 * all vCPUs. The kernel appends at last; we consume at first under
+	 * ring_lock and advance first only after the write was dispatched.
+	 */
+	struct kvm_coalesced_mmio_ring *ring;
+	uint32_t ring_max;       /* entries in the ring */
+	pthread_mutex_t ring_lock;
+	uint64_t coalesced;      /* writes dispatched from the ring */
 };
 
 int vcon__vcpu_init(struct vcon_vm *vm, unsigned id, struct vcon_error *err);
 void *vcon__vcpu_thread(void *arg);
 void vcon__vm_fail(struct vcon_vm *vm, const char *msg);
+void vcon__vm_drain(struct vcon_vm *vm);
+
+/* Whether the coalesced ring holds writes not yet dispatched. */
+static inline bool
+vcon__vm_ring_pending(struct vcon_vm *vm)
+{
+	return vm->ring && __atomic_load_n(&vm->ring->first, __ATOMIC_ACQUIRE) !=
+				   __atomic_load_n(&vm->ring->last,
+						   __ATOMIC_ACQUIRE);
+}
 void vcon__acpi_write_tables(struct vcon_vm *vm, uint8_t *boot_params);
 
 #endif /* VCON_KVM_IMPL_H */

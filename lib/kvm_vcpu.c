@@ -128,14 +128,21 @@ handle_exit(struct vm_vcpu *c)
 	struct vcon_vm *vm = c->vm;
 	char msg[256], what[96];
 
+	/* Coalesced writes come first: this exit may read what they wrote. */
+	if (vcon__vm_ring_pending(vm))
+		vcon__vm_drain(vm);
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		__atomic_store_n(&c->io_exits, c->io_exits + 1,
+				 __ATOMIC_RELAXED);
 		vcon_bus_access(vm->pio, run->io.port, run->io.size,
 				run->io.count,
 				run->io.direction == KVM_EXIT_IO_OUT,
 				(uint8_t *)run + run->io.data_offset);
 		return true;
 	case KVM_EXIT_MMIO:
+		__atomic_store_n(&c->mmio_exits, c->mmio_exits + 1,
+				 __ATOMIC_RELAXED);
 		vcon_bus_access(vm->mmio, run->mmio.phys_addr, run->mmio.len, 1,
 				run->mmio.is_write, run->mmio.data);
 		return true;

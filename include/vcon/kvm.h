@@ -88,6 +88,41 @@ vcon_vm_irq(struct vcon_vm *vm, unsigned gsi);
 VCON_API struct vcon_ioeventfd
 vcon_vm_ioeventfds(struct vcon_vm *vm);
 
+/*
+ * vcon_vm_coalesce_pio - let the guest's writes to ports [port, port +
+ * len) collect in KVM's coalesced ring (KVM_CAP_COALESCED_PIO) instead of
+ * each exiting to the VMM. They reach the port bus in the order written,
+ * always before any later exit of any vCPU is dispatched, and within
+ * about 10 ms when no exit follows (vcon_vm_run's thread looks), so a
+ * device sees them before any read the guest makes. Meant for registers
+ * whose writes need no immediate answer and come in runs, such as a
+ * 16550's transmit holding register: a driver's burst of 16 then costs no
+ * exit at all.
+ *
+ * Returns: 0; -EOPNOTSUPP when KVM lacks the capability (the writes then
+ * exit as before, so callers may ignore it); -EINVAL for an empty or
+ * out-of-range window; or KVM's errno.
+ * Context: before vcon_vm_run.
+ */
+VCON_API VCON_NODISCARD int
+vcon_vm_coalesce_pio(struct vcon_vm *vm, uint16_t port, uint16_t len);
+
+struct vcon_vm_stats {
+	uint64_t io_exits;         /* KVM_EXIT_IO dispatched, all vCPUs */
+	uint64_t mmio_exits;       /* KVM_EXIT_MMIO dispatched */
+	uint64_t coalesced_writes; /* writes taken from the coalesced ring */
+};
+
+/*
+ * vcon_vm_get_stats - how the guest reached the VMM's devices so far
+ * (counters since vcon_vm_new; a reader racing the vCPUs may see a count
+ * one behind).
+ *
+ * Context: any thread.
+ */
+VCON_API void
+vcon_vm_get_stats(struct vcon_vm *vm, struct vcon_vm_stats *st);
+
 /* vcon_vm_gmem - bounds-checked access to guest RAM. */
 VCON_API struct vcon_gmem
 vcon_vm_gmem(struct vcon_vm *vm);
