@@ -19,11 +19,17 @@ if [ -n "$mib" ]; then
 		sleep 0.1
 		i=$((i + 1))
 	done
-	for p in /sys/class/virtio-ports/*; do
-		case "$(cat "$p/name")" in
-		bench.tx) tx=$(basename "$p") ;;
-		bench.rx) rx=$(basename "$p") ;;
-		esac
+	# Each name file appears only when PORT_NAME arrives, after the port.
+	tx="" rx=""
+	while [ -z "$tx" ] || [ -z "$rx" ] && [ $i -lt 200 ]; do
+		for p in /sys/class/virtio-ports/*; do
+			case "$(cat "$p/name" 2>/dev/null)" in
+			bench.tx) tx=$(basename "$p") ;;
+			bench.rx) rx=$(basename "$p") ;;
+			esac
+		done
+		[ -n "$tx" ] && [ -n "$rx" ] || sleep 0.1
+		i=$((i + 1))
 	done
 	head -c $((mib * 1048576)) /dev/urandom >/tmp/data
 	echo "BENCH-VS-TX-START"

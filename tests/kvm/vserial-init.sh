@@ -22,13 +22,19 @@ wait_ports() {
 }
 
 # The /dev node of the port called $1 (no udev here to make the
-# /dev/virtio-ports/NAME link).
+# /dev/virtio-ports/NAME link). A port appears in sysfs on PORT_ADD, but
+# its name file only once PORT_NAME follows the guest's PORT_READY: wait.
 port_dev() {
-	for p in /sys/class/virtio-ports/*; do
-		if [ "$(cat "$p/name" 2>/dev/null)" = "$1" ]; then
-			basename "$p"
-			return
-		fi
+	i=0
+	while [ $i -lt 100 ]; do
+		for p in /sys/class/virtio-ports/*; do
+			if [ "$(cat "$p/name" 2>/dev/null)" = "$1" ]; then
+				basename "$p"
+				return
+			fi
+		done
+		sleep 0.1
+		i=$((i + 1))
 	done
 }
 
@@ -47,6 +53,8 @@ case "$(cat /proc/cmdline)" in
 *vcon.e2e=probe*)
 	wait_ports 3
 	exec </dev/ttyS0 >/dev/ttyS0 2>&1
+	port_dev org.libvcon.a >/dev/null
+	port_dev org.libvcon.b >/dev/null
 	echo "LIBVCON-INIT-OK"
 	for p in /sys/class/virtio-ports/*; do
 		echo "PORT $(basename "$p") name=$(cat "$p/name" 2>/dev/null)"
