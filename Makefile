@@ -244,7 +244,8 @@ E2E_KIB ?= 32
 E2E_MIB ?= 16
 # tinyvmm against QEMU -accel kvm, end to end (boot, ttyS throughput).
 bench-e2e: deps
-	@$(MAKE) --no-print-directory build/tinyvmm build/e2e/bench.cpio.gz
+	@$(MAKE) --no-print-directory build/tinyvmm build/e2e/bench.cpio.gz \
+		build/e2e-watch
 	@tests/with-kvm bench/e2e $(E2E_KIB) $(E2E_MIB)
 
 build/e2e/console.cpio.gz: tests/kvm/console-init.sh tests/e2e/mkinitramfs
@@ -283,6 +284,12 @@ build/bench/%: bench/%.c build/libvcon.a
 	$(quiet) CC $<
 	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< build/libvcon.a -pthread -lutil
 
+# bench/e2e's event timer
+build/e2e-watch: bench/e2e_watch.c
+	@mkdir -p $(@D)
+	$(quiet) CC $<
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $<
+
 # ---- fuzzers: clang, libFuzzer
 FUZZ_CFLAGS = -std=c11 -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
@@ -315,7 +322,7 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS) $(BENCH_BINS) \
-		build/asan/uart-qcompare $(KVM_TEST_BINS)
+		build/asan/uart-qcompare $(KVM_TEST_BINS) build/e2e-watch
 	@$(MAKE) --no-print-directory check-headers check-symbols \
 		check-examples check-install
 	@$(MAKE) --no-print-directory check-unit
@@ -408,6 +415,11 @@ check-fuzz: $(FUZZ_BINS)
 
 check-bench: $(BENCH_BINS)
 	@set -e; for b in $(BENCH_BINS); do $$b --smoke; done
+	@build/e2e-watch -t 5 Makefile 'check-bench:' >/dev/null && \
+		build/e2e-watch -t 5 -s 100 Makefile >/dev/null && \
+		! build/e2e-watch -t 0 -s 1 build/no-such-file && \
+		! build/e2e-watch -p 999999999 COPYING 'no such text' && \
+		echo "e2e-watch: finds text and sizes, gives up on timeout and a gone PID"
 
 # ---- install
 install: build/libvcon.a build/libvcon.so
