@@ -542,6 +542,18 @@ boot(struct tvm *t)
 		die("%s", err.msg[0] ? err.msg : strerror(-rc));
 	if (vcon_vm_add_reset_ports(vm) < 0 || vcon_vm_add_acpi(vm) < 0)
 		die("cannot map the reset and ACPI ports");
+	/*
+	 * A write to the PCI address register (0xCF8) only selects what the
+	 * next access at 0xCFC sees, and that access exits and finds it
+	 * applied: half the exits of every configuration access go. Linux
+	 * makes 16K of them at boot on AMD family 0xf CPUs, which is what a
+	 * nested L1 reports (the AGP aperture search). 0xCF9, the reset
+	 * register, shares the window: a reset written there waits for the
+	 * next exit, or 10 ms at most.
+	 */
+	rc = vcon_vm_coalesce_pio(vm, 0xcf8, 4);
+	if (rc < 0 && rc != -EOPNOTSUPP)
+		die("coalescing the PCI address register: %s", strerror(-rc));
 	for (i = 0; i < 2; i++) {
 		t->irqs[i].line = vcon_vm_irq(vm, i ? VCON_COM2_IRQ
 						    : VCON_COM1_IRQ);
