@@ -322,6 +322,12 @@ process_tx(struct vcon_virtio_serial *vs, struct port *p)
 	 */
 	if (!p->console && !p->host_open)
 		return;
+	/*
+	 * No kicks while we take buffers: the guest's would only wake us
+	 * for what this loop finds anyway (4.1.5.4's notification
+	 * suppression). Back on whenever we stop taking them.
+	 */
+	vcon__vq_set_notify(vq, false);
 	for (;;) {
 		if (!p->tx_held) {
 			rc = vcon__vq_pop(vq, &p->elem);
@@ -329,8 +335,13 @@ process_tx(struct vcon_virtio_serial *vs, struct port *p)
 				mark_broken(vs, q);
 				return;
 			}
-			if (rc == 0)
-				break;
+			if (rc == 0) {
+				/* A buffer added before kicks came back on. */
+				if (!vcon__vq_set_notify(vq, true))
+					break;
+				vcon__vq_set_notify(vq, false);
+				continue;
+			}
 			p->tx_held = true;
 			p->tx_off = 0;
 		}
@@ -343,6 +354,7 @@ process_tx(struct vcon_virtio_serial *vs, struct port *p)
 				vcon_loop_timer_arm(p->stall,
 						    p->stall_deadline);
 			}
+			vcon__vq_set_notify(vq, true);
 			break;
 		}
 		finish_tx(vs, p);
