@@ -43,6 +43,17 @@
 
 #define CONF_ADDR_ENABLE 0x80000000u
 
+#define CAP_MSIX 0x11
+#define MSIX_CAP_LEN 12
+#define MSIX_CTRL 2             /* in the capability */
+#define MSIX_CTRL_ENABLE 0x8000
+#define MSIX_CTRL_FMASK 0x4000
+#define MSIX_ENTRY 16
+#define MSIX_E_DATA 8
+#define MSIX_E_CTRL 12
+#define MSIX_E_MASKED 1u
+#define MSIX_MAX 2048
+
 /* The bridge is an i440FX-era host bridge as far as a kernel can tell. */
 #define HOST_VENDOR 0x8086
 #define HOST_DEVICE 0x1237
@@ -67,6 +78,11 @@ struct vcon_pci_dev {
 	uint32_t told_addr[VCON_PCI_NR_BARS]; /* what bar_changed last said */
 	bool told_decoding[VCON_PCI_NR_BARS];
 	void *ctx;
+	/* MSI-X, under pci->irq_lock: see the MSI-X section. */
+	unsigned msix_n, msix_bar, msix_cap;
+	uint32_t msix_table, msix_pba;
+	uint8_t *msix_entries;   /* 16 bytes per vector */
+	uint64_t *msix_pending;  /* one bit per vector */
 };
 
 struct vcon_pci {
@@ -132,6 +148,160 @@ bar_decodes(const struct vcon_pci_dev *d, unsigned i)
 	return d->bars[i].io ? cmd & CMD_IO : cmd & CMD_MEM;
 }
 
+/* ---- MSI-X (PCI Local Bus 3.0, 6.8.2): state under pci->irq_lock */
+
+static uint16_t
+msix_ctrl(const struct vcon_pci_dev *d)
+{
+	return (uint16_t)cfg_get(d->cfg, d->msix_cap + MSIX_CTRL, 2);
+}
+
+static bool
+msix_on(const struct vcon_pci_dev *d)
+{
+	return d->msix_n && (msix_ctrl(d) & MSIX_CTRL_ENABLE);
+}
+
+static bool
+msix_masked(const struct vcon_pci_dev *d, unsigned v)
+{
+	return (msix_ctrl(d) & MSIX_CTRL_FMASK) ||
+	       (cfg_get(d->msix_entries + MSIX_ENTRY * v + MSIX_E_CTRL, 0, 4) &
+		MSIX_E_MASKED);
+}
+
+static void
+msix_send(struct vcon_pci_dev *d, unsigned v)
+{
+	const uint8_t *e = d->msix_entries + MSIX_ENTRY * v;
+	uint64_t addr = cfg_get(e, 0, 4) | (uint64_t)cfg_get(e, 4, 4) << 32;
+
+	d->pci->cfg.msi(d->pci->cfg.msi_ctx, addr,
+			cfg_get(e, MSIX_E_DATA, 4));
+}
+
+/* After an unmask: what was held back goes now (6.8.3.5). */
+static void
+msix_flush_locked(struct vcon_pci_dev *d)
+{
+	unsigned v;
+
+	if (!msix_on(d))
+		return;
+	for (v = 0; v < d->msix_n; v++) {
+		if (!(d->msix_pending[v / 64] >> (v % 64) & 1) ||
+		    msix_masked(d, v))
+			continue;
+		d->msix_pending[v / 64] &= ~(1ull << (v % 64));
+		msix_send(d, v);
+	}
+}
+
+VCON_API bool
+vcon_pci_dev_msix_enabled(struct vcon_pci_dev *d)
+{
+	bool on;
+
+	pthread_mutex_lock(&d->pci->irq_lock);
+	on = msix_on(d);
+	pthread_mutex_unlock(&d->pci->irq_lock);
+	return on;
+}
+
+VCON_API bool
+vcon_pci_dev_msix_notify(struct vcon_pci_dev *d, unsigned v)
+{
+	bool on;
+
+	pthread_mutex_lock(&d->pci->irq_lock);
+	on = msix_on(d) && v < d->msix_n;
+	if (on && msix_masked(d, v))
+		d->msix_pending[v / 64] |= 1ull << (v % 64);
+	else if (on)
+		msix_send(d, v);
+	pthread_mutex_unlock(&d->pci->irq_lock);
+	return on;
+}
+
+/* Writable bits of byte b of a table entry: address (dword-aligned),
+ * upper address, data, and the vector's mask bit. */
+static uint8_t
+entry_wmask(unsigned b)
+{
+	if (b == 0)
+		return 0xfc;
+	if (b < MSIX_E_CTRL)
+		return 0xff;
+	return b == MSIX_E_CTRL ? MSIX_E_MASKED : 0;
+}
+
+/* Byte i of the pending-bit array. */
+static uint8_t
+pba_byte(const struct vcon_pci_dev *d, uint32_t i)
+{
+	return (uint8_t)(d->msix_pending[i / 8] >> (8 * (i % 8)));
+}
+
+/*
+ * A table or PBA access at off in the MSI-X BAR: true when it was one
+ * (answered in *val for a read). Entries take naturally aligned dword or
+ * qword accesses; the PBA is read-only.
+ */
+static bool
+msix_access(struct vcon_pci_dev *d, uint32_t off, unsigned size, bool write,
+	    uint64_t *val)
+{
+	uint32_t tlen = MSIX_ENTRY * d->msix_n;
+	uint32_t plen = 8 * ((d->msix_n + 63) / 64);
+	unsigned i;
+
+	if (off - d->msix_table < tlen) {
+		uint32_t o = off - d->msix_table;
+
+		if ((size != 4 && size != 8) || (o & (size - 1)) ||
+		    (o % MSIX_ENTRY) + size > MSIX_ENTRY) {
+			if (!write)
+				*val = size == 8 ? UINT64_MAX
+						 : (1ull << (8 * size)) - 1;
+			return true;
+		}
+		pthread_mutex_lock(&d->pci->irq_lock);
+		if (!write) {
+			*val = cfg_get(d->msix_entries, o, 4) |
+			       (size == 8 ? (uint64_t)cfg_get(d->msix_entries,
+							      o + 4, 4)
+						    << 32
+					  : 0);
+		} else {
+			for (i = 0; i < size; i++) {
+				uint8_t m = entry_wmask((o + i) % MSIX_ENTRY);
+				uint8_t *b = &d->msix_entries[o + i];
+
+				*b = (uint8_t)((*b & ~m) |
+					       ((*val >> (8 * i)) & m));
+			}
+			msix_flush_locked(d);
+		}
+		pthread_mutex_unlock(&d->pci->irq_lock);
+		return true;
+	}
+	if (off - d->msix_pba < plen) {
+		uint32_t o = off - d->msix_pba;
+
+		if (!write) {
+			uint64_t v = 0;
+
+			pthread_mutex_lock(&d->pci->irq_lock);
+			for (i = 0; i < size && o + i < plen; i++)
+				v |= (uint64_t)pba_byte(d, o + i) << (8 * i);
+			pthread_mutex_unlock(&d->pci->irq_lock);
+			*val = v;
+		}
+		return true;
+	}
+	return false;
+}
+
 /* Drive the GSI from this function's line; caller holds irq_lock. */
 static void
 update_intx_locked(struct vcon_pci_dev *d)
@@ -146,7 +316,9 @@ update_intx_locked(struct vcon_pci_dev *d)
 		d->cfg[CFG_STATUS] |= STATUS_INTX;
 	else
 		d->cfg[CFG_STATUS] &= (uint8_t)~STATUS_INTX;
-	out = d->intx && !(cfg_get(d->cfg, CFG_COMMAND, 2) & CMD_INTX_DISABLE);
+	out = d->intx &&
+	      !(cfg_get(d->cfg, CFG_COMMAND, 2) & CMD_INTX_DISABLE) &&
+	      !msix_on(d);
 	if (out == d->intx_out)
 		return;
 	d->intx_out = out;
@@ -238,6 +410,12 @@ config_write_locked(struct vcon_pci *pci, unsigned bus, unsigned slot,
 	/* INTX_DISABLE may have changed what the line should show. */
 	if (off < CFG_COMMAND + 2 && off + size > CFG_COMMAND)
 		update_intx_locked(d);
+	/* MSI-X enable or function mask: INTx and held messages follow. */
+	if (d->msix_n && off < d->msix_cap + MSIX_CTRL + 2 &&
+	    off + size > d->msix_cap + MSIX_CTRL) {
+		update_intx_locked(d);
+		msix_flush_locked(d);
+	}
 	pthread_mutex_unlock(&pci->irq_lock);
 	if (off + size > CFG_CAPS_START && d->cap_write)
 		d->cap_write(d->ctx, off, size, val);
@@ -394,7 +572,9 @@ window_read(struct vcon_pci *pci, bool io, uint64_t addr, unsigned size)
 
 	pthread_rwlock_rdlock(&pci->lock);
 	d = find_bar(pci, io, (uint32_t)addr, &bar, &off);
-	if (d && off + size <= d->bars[bar].size)
+	if (d && off + size <= d->bars[bar].size &&
+	    !(d->msix_n && bar == d->msix_bar &&
+	      msix_access(d, off, size, false, &v)))
 		v = d->bars[bar].ops->read(d->bars[bar].ctx, off, size);
 	pthread_rwlock_unlock(&pci->lock);
 	return v;
@@ -410,7 +590,9 @@ window_write(struct vcon_pci *pci, bool io, uint64_t addr, unsigned size,
 
 	pthread_rwlock_rdlock(&pci->lock);
 	d = find_bar(pci, io, (uint32_t)addr, &bar, &off);
-	if (d && off + size <= d->bars[bar].size)
+	if (d && off + size <= d->bars[bar].size &&
+	    !(d->msix_n && bar == d->msix_bar &&
+	      msix_access(d, off, size, true, &val)))
 		d->bars[bar].ops->write(d->bars[bar].ctx, off, size, val);
 	pthread_rwlock_unlock(&pci->lock);
 }
@@ -508,6 +690,16 @@ fail:
 	return rc;
 }
 
+static void
+free_dev(struct vcon_pci_dev *d)
+{
+	if (d) {
+		free(d->msix_entries);
+		free(d->msix_pending);
+	}
+	free(d);
+}
+
 VCON_API void
 vcon_pci_free(struct vcon_pci *pci)
 {
@@ -525,7 +717,7 @@ vcon_pci_free(struct vcon_pci *pci)
 	if (pci->mapped_mmio)
 		(void)vcon_bus_unmap(pci->cfg.mmio, VCON_PCI_MMIO_BASE);
 	for (s = 0; s < VCON_PCI_MAX_SLOTS; s++)
-		free(pci->slots[s]);
+		free_dev(pci->slots[s]);
 	pthread_mutex_destroy(&pci->irq_lock);
 	pthread_rwlock_destroy(&pci->lock);
 	free(pci);
@@ -578,6 +770,55 @@ place_caps(struct vcon_pci_dev *d, const struct vcon_pci_dev_config *cfg)
 	return 0;
 }
 
+/* The capability after the device's own, every vector masked. */
+static int
+msix_init(struct vcon_pci_dev *d, const struct vcon_pci_dev_config *cfg)
+{
+	unsigned n = cfg->msix_vectors, off = CFG_CAPS_START, last = 0, v;
+	uint32_t tlen = MSIX_ENTRY * n, plen = 8 * ((n + 63) / 64);
+	const struct vcon_pci_bar *b;
+
+	if (n > MSIX_MAX || cfg->msix_bar >= VCON_PCI_NR_BARS ||
+	    d->nr_caps >= ARRAY_SIZE(d->cap_off))
+		return -EINVAL;
+	b = &d->bars[cfg->msix_bar];
+	/* Both ranges inside the memory BAR, apart, dword-aligned. */
+	if (!b->size || b->io || (cfg->msix_table_off & 7) ||
+	    (cfg->msix_pba_off & 7) || cfg->msix_table_off > b->size ||
+	    tlen > b->size - cfg->msix_table_off ||
+	    cfg->msix_pba_off > b->size || plen > b->size - cfg->msix_pba_off ||
+	    (cfg->msix_pba_off < cfg->msix_table_off + tlen &&
+	     cfg->msix_table_off < cfg->msix_pba_off + plen))
+		return -EINVAL;
+	if (d->nr_caps) {
+		last = d->cap_off[d->nr_caps - 1];
+		off = (last + cfg->cap_lens[d->nr_caps - 1] + 3) & ~3u;
+	}
+	if (off + MSIX_CAP_LEN > 256)
+		return -EINVAL;
+	d->msix_entries = calloc(n, MSIX_ENTRY);
+	d->msix_pending = calloc((n + 63) / 64, 8);
+	if (!d->msix_entries || !d->msix_pending)
+		return -ENOMEM;
+	for (v = 0; v < n; v++)
+		d->msix_entries[MSIX_ENTRY * v + MSIX_E_CTRL] = MSIX_E_MASKED;
+	d->cfg[off] = CAP_MSIX;
+	d->cfg[off + 1] = 0;
+	d->cfg[last ? last + 1 : CFG_CAP_PTR] = (uint8_t)off;
+	cfg_put(d->cfg, off + MSIX_CTRL, 2, n - 1);
+	set_mask(d, off + MSIX_CTRL, 2, MSIX_CTRL_ENABLE | MSIX_CTRL_FMASK);
+	cfg_put(d->cfg, off + 4, 4, cfg->msix_table_off | cfg->msix_bar);
+	cfg_put(d->cfg, off + 8, 4, cfg->msix_pba_off | cfg->msix_bar);
+	d->cfg[CFG_STATUS] |= STATUS_CAP_LIST;
+	d->cap_off[d->nr_caps] = off;
+	d->msix_cap = off;
+	d->msix_n = n;
+	d->msix_bar = cfg->msix_bar;
+	d->msix_table = cfg->msix_table_off;
+	d->msix_pba = cfg->msix_pba_off;
+	return 0;
+}
+
 VCON_API int
 vcon_pci_add(struct vcon_pci *pci, const struct vcon_pci_dev_config *cfg,
 	     unsigned slot, struct vcon_pci_dev **out)
@@ -616,10 +857,12 @@ vcon_pci_add(struct vcon_pci *pci, const struct vcon_pci_dev_config *cfg,
 		if (d->bars[i].size)
 			rc = assign_bar(pci, d, i);
 	}
+	if (rc == 0 && cfg->msix_vectors && pci->cfg.msi)
+		rc = msix_init(d, cfg);
 	if (rc) {
 		pci->next_io = save_io;
 		pci->next_mmio = save_mmio;
-		free(d);
+		free_dev(d);
 		return rc;
 	}
 	if (cfg->irq_pin) {
@@ -650,7 +893,7 @@ vcon_pci_remove(struct vcon_pci_dev *d)
 	pthread_rwlock_wrlock(&pci->lock);
 	pci->slots[d->slot] = NULL;
 	pthread_rwlock_unlock(&pci->lock);
-	free(d);
+	free_dev(d);
 }
 
 VCON_API unsigned

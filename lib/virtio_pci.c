@@ -3,8 +3,14 @@
  * Transitional virtio-pci: see lib/virtio_pci.h. Layout:
  *
  *   BAR0  I/O, legacy header (virtio 1.2, 4.1.4.8) then device config
- *   BAR1  memory, 16 KiB: common config at 0x0000, ISR at 0x1000, device
- *         config at 0x2000, notifications at 0x3000 + 4 * queue
+ *   BAR1  memory, 32 KiB: common config at 0x0000, ISR at 0x1000, device
+ *         config at 0x2000, notifications at 0x3000 + 4 * queue, the
+ *         MSI-X table at 0x4000 and its pending bits at 0x6000 (both
+ *         answered by lib/pci.c)
+ *
+ * Interrupts: MSI-X when the bridge can deliver it and the guest enables
+ * it (a vector per queue and one for configuration changes, as the guest
+ * assigns them), else INTx with the ISR register.
  *
  * PCI identity per 4.1.2: vendor 0x1af4, the transitional device ID from
  * the spec's table (0x1003 for a console), subsystem ID = type, revision 0.
@@ -31,15 +37,18 @@
 #define CAP_PCI 5
 
 #define MODERN_BAR 1
-#define MODERN_SIZE 0x4000
+#define MODERN_SIZE 0x8000
 #define OFF_COMMON 0x0000
 #define OFF_ISR 0x1000
 #define OFF_DEVICE 0x2000
 #define OFF_NOTIFY 0x3000
+#define OFF_MSIX_TABLE 0x4000
+#define OFF_MSIX_PBA 0x6000
+#define MSIX_MAX_VECTORS 512 /* the table's 8 KiB */
 #define NOTIFY_MULT 4
 #define COMMON_LEN 0x40
 
-/* Legacy header, no MSI-X. */
+/* Legacy header (4.1.4.8); with MSI-X on, two vector registers follow. */
 #define L_HOST_FEATURES 0x00
 #define L_GUEST_FEATURES 0x04
 #define L_QUEUE_PFN 0x08
@@ -49,6 +58,9 @@
 #define L_STATUS 0x12
 #define L_ISR 0x13
 #define L_CONFIG 0x14
+#define L_MSIX_CONFIG 0x14
+#define L_MSIX_QUEUE 0x16
+#define L_CONFIG_MSIX 0x18
 #define LEGACY_ALIGN 4096
 
 /* Common configuration (4.1.4.3). */
@@ -98,10 +110,23 @@ vcon__vpci_queue_ok(struct vcon__vpci *t, unsigned q)
 	       !vcon__vpci_is_broken(t) && t->vqs[q].ready;
 }
 
+/*
+ * Tell the guest: through the vector it chose when MSI-X is on (none when
+ * it chose NO_VECTOR), else the ISR bit and INTx. The configuration bit
+ * is set in ISR either way (4.1.5.3).
+ */
 static void
-raise_isr(struct vcon__vpci *t, uint8_t bit)
+interrupt(struct vcon__vpci *t, uint8_t isr_bit, uint16_t vector)
 {
-	t->isr |= bit;
+	if (isr_bit == 2)
+		t->isr |= isr_bit;
+	if (vcon_pci_dev_msix_enabled(t->pci)) {
+		if (vector != NO_VECTOR &&
+		    vcon_pci_dev_msix_notify(t->pci, vector))
+			t->interrupts++;
+		return;
+	}
+	t->isr |= isr_bit;
 	t->interrupts++;
 	vcon_pci_dev_set_intx(t->pci, true);
 }
@@ -110,7 +135,7 @@ void
 vcon__vpci_used(struct vcon__vpci *t, unsigned q)
 {
 	if (q < t->cfg.nr_queues && vcon__vq_should_interrupt(&t->vqs[q]))
-		raise_isr(t, 1);
+		interrupt(t, 1, t->q[q].msix);
 }
 
 void
@@ -118,7 +143,21 @@ vcon__vpci_config_changed(struct vcon__vpci *t)
 {
 	t->config_generation++;
 	if (t->status & VIRTIO_STATUS_DRIVER_OK)
-		raise_isr(t, 2);
+		interrupt(t, 2, t->config_vector);
+}
+
+/* A vector the guest may assign: one the table has, or NO_VECTOR. */
+static uint16_t
+vector_or_none(struct vcon__vpci *t, uint64_t v)
+{
+	return v < t->msix_vectors ? (uint16_t)v : NO_VECTOR;
+}
+
+/* Where the legacy header's device configuration starts now. */
+static unsigned
+legacy_config_off(struct vcon__vpci *t)
+{
+	return vcon_pci_dev_msix_enabled(t->pci) ? L_CONFIG_MSIX : L_CONFIG;
 }
 
 void
@@ -143,6 +182,7 @@ reset_locked(struct vcon__vpci *t)
 	}
 	t->status = 0;
 	t->isr = 0;
+	t->config_vector = NO_VECTOR;
 	t->driver_features = 0;
 	t->dfselect = t->gfselect = 0;
 	t->queue_sel = 0;
@@ -228,15 +268,20 @@ legacy_read_locked(struct vcon__vpci *t, uint64_t off, unsigned size)
 {
 	struct vcon__vpci_queue *s = &t->q[t->queue_sel];
 	uint8_t buf[8] = { 0 };
+	unsigned cfg_off = legacy_config_off(t);
 
-	if (off >= L_CONFIG) {
-		if (off - L_CONFIG + size <= t->cfg.cfg_size)
+	if (off >= cfg_off) {
+		if (off - cfg_off + size <= t->cfg.cfg_size)
 			t->cfg.ops->cfg_read(t->cfg.ctx,
-					     (unsigned)(off - L_CONFIG), buf,
+					     (unsigned)(off - cfg_off), buf,
 					     size);
 		return get_bytes(buf, size);
 	}
 	switch (off) {
+	case L_MSIX_CONFIG:
+		return t->config_vector; /* only reached with MSI-X on */
+	case L_MSIX_QUEUE:
+		return s->msix;
 	case L_HOST_FEATURES:
 		/* Legacy drivers see the low 32 bits, less VERSION_1. */
 		return (uint32_t)t->device_features;
@@ -284,16 +329,23 @@ legacy_write_locked(struct vcon__vpci *t, uint64_t off, unsigned size,
 		    uint64_t val)
 {
 	uint8_t buf[8];
+	unsigned cfg_off = legacy_config_off(t);
 
-	if (off >= L_CONFIG) {
+	if (off >= cfg_off) {
 		memcpy(buf, &val, sizeof(buf));
-		if (off - L_CONFIG + size <= t->cfg.cfg_size)
+		if (off - cfg_off + size <= t->cfg.cfg_size)
 			t->cfg.ops->cfg_write(t->cfg.ctx,
-					      (unsigned)(off - L_CONFIG), buf,
+					      (unsigned)(off - cfg_off), buf,
 					      size);
 		return;
 	}
 	switch (off) {
+	case L_MSIX_CONFIG:
+		t->config_vector = vector_or_none(t, val & 0xffff);
+		break;
+	case L_MSIX_QUEUE:
+		t->q[t->queue_sel].msix = vector_or_none(t, val & 0xffff);
+		break;
 	case L_GUEST_FEATURES:
 		t->legacy = true;
 		t->driver_features = (uint32_t)val & t->device_features;
@@ -380,7 +432,7 @@ common_read(struct vcon__vpci *t, uint64_t off, unsigned size)
 						    (32 * t->gfselect))
 				       : 0;
 	case C_MSIX:
-		return NO_VECTOR;
+		return t->config_vector;
 	case C_NUMQ:
 		return t->cfg.nr_queues;
 	case C_STATUS:
@@ -392,7 +444,7 @@ common_read(struct vcon__vpci *t, uint64_t off, unsigned size)
 	case C_Q_SIZE:
 		return s->size;
 	case C_Q_MSIX:
-		return NO_VECTOR;
+		return s->msix;
 	case C_Q_ENABLE:
 		return s->enabled;
 	case C_Q_NOFF:
@@ -457,6 +509,12 @@ common_write(struct vcon__vpci *t, uint64_t off, unsigned size, uint64_t val)
 	case C_STATUS:
 		write_status(t, (uint8_t)val, false);
 		break;
+	case C_MSIX:
+		t->config_vector = vector_or_none(t, val & 0xffff);
+		break;
+	case C_Q_MSIX:
+		s->msix = vector_or_none(t, val & 0xffff);
+		break;
 	case C_Q_SELECT:
 		/* An out-of-range select reads queue_size 0: "no queue". */
 		t->queue_sel = val < t->cfg.nr_queues ? (uint16_t)val
@@ -486,7 +544,6 @@ common_write(struct vcon__vpci *t, uint64_t off, unsigned size, uint64_t val)
 			set_half(&s->device, off, size, val);
 		break;
 	default:
-		/* MSI-X vectors: there is no MSI-X; the reads say NO_VECTOR. */
 		break;
 	}
 }
@@ -773,6 +830,10 @@ vcon__vpci_new(const struct vcon__vpci_config *cfg, struct vcon_pci *pci,
 	for (unsigned i = 0; i < cfg->nr_queues; i++)
 		t->q[i] = (struct vcon__vpci_queue){ .size = cfg->queue_size,
 						      .msix = NO_VECTOR };
+	t->config_vector = NO_VECTOR;
+	t->msix_vectors = cfg->nr_queues + 1 < MSIX_MAX_VECTORS
+				  ? cfg->nr_queues + 1
+				  : MSIX_MAX_VECTORS;
 	make_cap(common, 16, CAP_COMMON, OFF_COMMON, COMMON_LEN);
 	make_cap(isr, 16, CAP_ISR, OFF_ISR, 1);
 	make_cap(device, 16, CAP_DEVICE, OFF_DEVICE, cfg->cfg_size);
@@ -780,7 +841,7 @@ vcon__vpci_new(const struct vcon__vpci_config *cfg, struct vcon_pci *pci,
 		 NOTIFY_MULT * cfg->nr_queues);
 	memcpy(notify_cap + 16, &mult, 4);
 	make_cap(pcicfg, 20, CAP_PCI, 0, 0);
-	while (legacy_size < L_CONFIG + cfg->cfg_size)
+	while (legacy_size < L_CONFIG_MSIX + cfg->cfg_size)
 		legacy_size *= 2;
 	pc = (struct vcon_pci_dev_config){
 		.vendor_id = VIRTIO_PCI_VENDOR,
@@ -804,6 +865,10 @@ vcon__vpci_new(const struct vcon__vpci_config *cfg, struct vcon_pci *pci,
 		.cap_read = pcicfg_read,
 		.bar_changed = bar_changed,
 		.ctx = t,
+		.msix_vectors = t->msix_vectors,
+		.msix_bar = MODERN_BAR,
+		.msix_table_off = OFF_MSIX_TABLE,
+		.msix_pba_off = OFF_MSIX_PBA,
 	};
 	rc = bells_new(t);
 	if (rc)

@@ -85,6 +85,8 @@ struct vcon__vpci {
 	uint8_t status;
 	uint8_t isr;
 	uint8_t config_generation;
+	uint16_t config_vector; /* MSI-X vector for configuration changes */
+	unsigned msix_vectors;  /* offered: one per queue and one more */
 	bool legacy; /* the guest used the legacy interface */
 	struct vcon_vq *vqs;
 	struct vcon__vpci_queue {
@@ -95,7 +97,7 @@ struct vcon__vpci {
 	} *q;
 	unsigned pci_cfg_off; /* where the pci_cfg capability sits */
 	struct vcon__vpci_bell *bells; /* per queue, with cfg.ioeventfd */
-	uint64_t interrupts;  /* INTx assertions, for stats */
+	uint64_t interrupts;  /* INTx assertions and MSI-X messages */
 	uint64_t kicks;       /* queue notifications from the guest */
 	uint64_t isr_reads;
 };

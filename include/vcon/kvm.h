@@ -173,7 +173,8 @@ vcon_vm_add_acpi(struct vcon_vm *vm);
 
 /*
  * vcon_vm_add_pci - give the VM a PCI host bridge (see vcon/pci.h) on its
- * port and MMIO buses, INTx wired to the in-kernel I/O APIC, and describe
+ * port and MMIO buses, INTx wired to the in-kernel I/O APIC, MSI-X
+ * messages delivered with KVM_SIGNAL_MSI (where KVM has it), and describe
  * it in the ACPI DSDT (with vcon_vm_add_acpi: a kernel with ACPI finds PCI
  * only there). The VM owns the bridge: vcon_vm_free frees it, so free the
  * devices on it first.

@@ -17,7 +17,10 @@
  * vcon_pci_intx_gsi(S, P), level-triggered; the ACPI DSDT that
  * vcon_vm_add_acpi writes describes the bridge, its windows and this
  * routing (_PRT), which is how a kernel with ACPI finds PCI at all.
- * Functions that share a line are OR-combined.
+ * Functions that share a line are OR-combined. A device may also offer
+ * MSI-X (PCI 3.0, 6.8.2), which the library implements whole: the
+ * capability, the table and pending bits, masking; a function with MSI-X
+ * enabled drives no INTx.
  *
  * Threads: vCPU threads make config and BAR accesses; a device raises its
  * INTx from any thread.
@@ -87,6 +90,16 @@ struct vcon_pci_dev_config {
 	void (*bar_changed)(void *ctx, unsigned bar, uint32_t addr,
 			    bool decoding);
 	void *ctx;
+	/*
+	 * MSI-X: msix_vectors entries (0: none, at most 2048) in a table at
+	 * msix_table_off and a pending-bit array at msix_pba_off, both
+	 * inside memory BAR msix_bar; the library adds the capability and
+	 * answers those ranges itself (the BAR's ops never see them). Only
+	 * on a bridge with an msi hook; elsewhere the device has INTx only.
+	 */
+	unsigned msix_vectors;
+	unsigned msix_bar;
+	uint32_t msix_table_off, msix_pba_off;
 };
 
 struct vcon_pci_config {
@@ -95,6 +108,12 @@ struct vcon_pci_config {
 	/* The interrupt line for an I/O APIC input (a GSI). */
 	struct vcon_irq (*gsi_line)(void *ctx, unsigned gsi);
 	void *gsi_ctx;
+	/*
+	 * Deliver a message-signalled interrupt (under KVM:
+	 * KVM_SIGNAL_MSI). Optional: without it no device offers MSI-X.
+	 */
+	void (*msi)(void *ctx, uint64_t addr, uint32_t data);
+	void *msi_ctx;
 };
 
 /* vcon_pci_intx_gsi - the GSI that INTx pin (1-4) of slot reaches. */
@@ -161,6 +180,27 @@ vcon_pci_dev_bar_addr(struct vcon_pci_dev *dev, unsigned i);
  */
 VCON_API void
 vcon_pci_dev_set_intx(struct vcon_pci_dev *dev, bool level);
+
+/*
+ * vcon_pci_dev_msix_enabled - whether the guest turned the device's MSI-X
+ * on (and so its INTx off).
+ *
+ * Context: any thread.
+ */
+VCON_API bool
+vcon_pci_dev_msix_enabled(struct vcon_pci_dev *dev);
+
+/*
+ * vcon_pci_dev_msix_notify - signal vector: its message is sent now, or,
+ * while the vector or the whole function is masked, its pending bit is
+ * set and the message goes when the guest unmasks it.
+ *
+ * Returns: false when MSI-X is off or vector is out of range (nothing
+ * was signalled; a device then uses INTx).
+ * Context: any thread.
+ */
+VCON_API bool
+vcon_pci_dev_msix_notify(struct vcon_pci_dev *dev, unsigned vector);
 
 /* Configuration mechanism #1, for tests and VMMs with their own bus. */
 VCON_API uint32_t

@@ -83,6 +83,15 @@ irq_set(void *ctx, bool level)
 	(void)level;
 }
 
+/* MSI-X messages go nowhere; the table, masks and PBA are fuzzed. */
+static void
+msi_send(void *ctx, uint64_t addr, uint32_t data)
+{
+	(void)ctx;
+	(void)addr;
+	(void)data;
+}
+
 static struct vcon_irq
 gsi_line(void *ctx, unsigned gsi)
 {
@@ -188,7 +197,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz f = { .p = data, .end = data + size };
-	struct vcon_pci_config pcfg = { .gsi_line = gsi_line };
+	struct vcon_pci_config pcfg = { .gsi_line = gsi_line,
+					.msi = msi_send };
 	struct vcon_virtio_serial_config vcfg = { .max_nr_ports = NPORTS };
 	struct vcon_vserial_port_config pc = { .nr = -1 };
 	unsigned i, ops = 0;
@@ -256,12 +266,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			put_desc(&f, q, ops, buf, 4096, 2, 0);
 			publish(&f, q, (uint16_t)(ops % QSZ));
 			break;
-		case 3: /* any modern register */
+		case 3: /* any modern register, the MSI-X table and PBA */
 			n = next(&f) | next(&f) << 8;
-			mw(&f, n % 0x4000, 1u << (next(&f) % 4), next(&f));
+			mw(&f, n % 0x8000, 1u << (next(&f) % 4), next(&f));
 			break;
 		case 4: /* any legacy register */
-			io(f.pio, f.bar0 + next(&f) % 32, 1u << (next(&f) % 3),
+			io(f.pio, f.bar0 + next(&f) % 64, 1u << (next(&f) % 3),
 			   true, next(&f) | next(&f) << 8);
 			break;
 		case 5: /* configuration space */

@@ -8,8 +8,10 @@
  *           type.
  *   probe:  a virtconsole and two named virtserialports: Linux finds the
  *           device and names the ports; the guest's lines reach hvc0's
- *           file and port a's socket. Once through the modern interface
- *           and once with virtio_pci.force_legacy=1 (the legacy I/O BAR).
+ *           file and port a's socket; the guest takes an MSI-X vector
+ *           for configuration and one per queue. Once through the modern
+ *           interface and once with virtio_pci.force_legacy=1 (the
+ *           legacy I/O BAR, whose header then has the vector registers).
  *   bulk:   16 MiB of random bytes each way through two named ports on
  *           unix sockets, byte-exact (md5 on both sides). Half way we
  *           disconnect from port a, let the guest write on, and reconnect:
@@ -128,6 +130,11 @@ probe(const char *name, const char *append)
 	    !vmm_expect(&v, "PORT vport0p5 name=org.libvcon.b", 1))
 		vmm_fail(&v, "the ports are not vport0p0, vport0p1 "
 			     "(org.libvcon.a) and vport0p5 (org.libvcon.b)");
+	/* MSI-X: a configuration vector and one per queue (KVM delivers). */
+	if (!vmm_expect(&v, "IRQ virtio0-config\r\n", 1) ||
+	    !vmm_expect(&v, "IRQ virtio0-input\r\n", 1) ||
+	    !vmm_expect(&v, "IRQ virtio0-output\r\n", 1))
+		vmm_fail(&v, "the guest does not use MSI-X vectors per queue");
 	rc = vmm_finish(&v, 60);
 	if (rc != 0)
 		vmm_fail(&v, "tinyvmm exited %d", rc);

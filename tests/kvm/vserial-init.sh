@@ -61,6 +61,11 @@ case "$(cat /proc/cmdline)" in
 	done
 	echo "hello-hvc0" >/dev/hvc0
 	echo "hello-port-a" >/dev/"$(port_dev org.libvcon.a)"
+	# Interrupt lines by name: MSI-X gives virtio0-config and one per
+	# queue; INTx a single "virtio0".
+	for irq in $(grep -o 'virtio0[a-z0-9.-]*' /proc/interrupts); do
+		echo "IRQ $irq"
+	done
 	echo "PROBE-DONE"
 	;;
 *vcon.e2e=bulk*)

@@ -77,6 +77,10 @@ struct guest {
 	uint64_t heap;
 	struct dq q[NQ];
 	int events[NPORTS][4];
+	/* MSI-X messages delivered (the VMM's KVM_SIGNAL_MSI): their data. */
+	bool msi;
+	unsigned nr_msi;
+	uint32_t msi_data[256];
 	/* Doorbells the device registered (the VMM's ioeventfd), per queue. */
 	bool doorbells;
 	int bell_fd[NQ];
@@ -94,6 +98,18 @@ bell_set(void *ctx, uint64_t addr, unsigned len, int fd, bool on)
 	g->bell_fd[q] = on ? fd : -1;
 	g->bell_addr[q] = on ? addr : 0;
 	return 0;
+}
+
+static void
+msi_send(void *ctx, uint64_t addr, uint32_t data)
+{
+	struct guest *g = ctx;
+	unsigned n = __atomic_load_n(&g->nr_msi, __ATOMIC_SEQ_CST);
+
+	assert_int_equal(addr, 0xfee00000u);
+	if (n < sizeof(g->msi_data) / sizeof(g->msi_data[0]))
+		g->msi_data[n] = data;
+	__atomic_store_n(&g->nr_msi, n + 1, __ATOMIC_SEQ_CST);
 }
 
 static void
@@ -339,7 +355,7 @@ add(struct guest *g, unsigned i, bool console, const char *name, int nr)
 	return vcon_virtio_serial_add_port(g->vs, &pc);
 }
 
-static bool want_doorbells;
+static bool want_doorbells, want_msi;
 
 static struct guest *
 guest_new(const char *chr_extra)
@@ -347,6 +363,7 @@ guest_new(const char *chr_extra)
 	struct guest *g = calloc(1, sizeof(*g));
 
 	g->doorbells = want_doorbells;
+	g->msi = want_msi;
 	/* Where BAR 1 will be, for bell_set's arithmetic. */
 	g->bar1 = VCON_PCI_MMIO_BASE;
 	struct vcon_pci_config pcfg = { .gsi_line = gsi_line, .gsi_ctx = g };
@@ -367,6 +384,10 @@ guest_new(const char *chr_extra)
 	assert_int_equal(vcon_bus_new(&g->mmio), 0);
 	pcfg.pio = g->pio;
 	pcfg.mmio = g->mmio;
+	if (g->msi) {
+		pcfg.msi = msi_send;
+		pcfg.msi_ctx = g;
+	}
 	assert_int_equal(vcon_pci_new(&pcfg, &g->pci), 0);
 	assert_int_equal(vcon_loop_new(&g->loop), 0);
 	assert_int_equal(vcon_loop_start_thread(g->loop), 0);
@@ -457,7 +478,8 @@ test_pci_identity_caps_and_bars(void **state)
 	assert_int_equal(cfg_read(g, 1, 0x3d, 1), 1); /* INTA */
 	/* No device: all ones, as on a real bus. */
 	assert_int_equal(cfg_read(g, 9, 0x00, 4), 0xffffffffu);
-	/* Capabilities: the four virtio structures and the pci_cfg window. */
+	/* Capabilities: the four virtio structures and the pci_cfg window;
+	 * no MSI-X, since this bridge cannot deliver it. */
 	assert_true(cfg_read(g, 1, 0x06, 2) & 0x10);
 	for (cap = cfg_read(g, 1, 0x34, 1); cap; cap = cfg_read(g, 1, cap + 1, 1)) {
 		assert_int_equal(cfg_read(g, 1, cap, 1), 0x09);
@@ -466,10 +488,10 @@ test_pci_identity_caps_and_bars(void **state)
 	assert_int_equal(types, 0x3e);
 	/* BAR sizing: all ones reads back the size mask, then restore. */
 	cfg_write(g, 1, 0x14, 4, 0xffffffffu);
-	assert_int_equal(cfg_read(g, 1, 0x14, 4), ~(0x4000u - 1));
+	assert_int_equal(cfg_read(g, 1, 0x14, 4), ~(0x8000u - 1));
 	cfg_write(g, 1, 0x14, 4, g->bar1);
 	cfg_write(g, 1, 0x10, 4, 0xffffffffu);
-	assert_int_equal(cfg_read(g, 1, 0x10, 4), ~(32u - 1) | 1);
+	assert_int_equal(cfg_read(g, 1, 0x10, 4), ~(64u - 1) | 1);
 	cfg_write(g, 1, 0x10, 4, 0xc000);
 	/* Decoding follows COMMAND.MEM. */
 	assert_int_equal(mr(g, C_NUMQ, 2), NQ);
@@ -644,6 +666,126 @@ test_guest_kicks_only_when_asked(void **state)
 	}
 	/* The device was idle each time: each buffer needed its kick. */
 	assert_int_equal(kicks, 2 * QSZ);
+	guest_free(g);
+}
+
+#define C_MSIX 0x10
+#define C_Q_MSIX 0x1a
+
+/* Data arrives in the guest on port 1's receive queue (4). */
+static void
+host_to_guest(struct guest *g, const char *msg)
+{
+	uint64_t a = alloc(g, 4096), gpa;
+	uint32_t len;
+	uint16_t seen = g->q[4].used_seen;
+
+	/* used_event: interrupt for the next one, as Linux asks. */
+	memcpy(g->ram.base + g->q[4].avail + 4 + 2 * QSZ, &seen, 2);
+	post(g, 4, a, 4096, true);
+	assert_int_equal(write(g->peer[1], msg, strlen(msg)),
+			 (ssize_t)strlen(msg));
+	assert_true(wait_used(g, 4, &gpa, &len));
+	assert_int_equal(len, strlen(msg));
+}
+
+static bool
+wait_msi(struct guest *g, unsigned n)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (__atomic_load_n(&g->nr_msi, __ATOMIC_SEQ_CST) >= n)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * On a bridge that can deliver MSI-X (KVM's), the device offers a vector
+ * per queue and one for configuration, and Linux's virtio_pci uses them:
+ * a used buffer is a message on the queue's vector, with no INTx and no
+ * ISR bit; a masked vector holds its message as a pending bit until
+ * unmasked; the legacy header grows the two vector registers.
+ */
+static void
+test_msix_vectors(void **state)
+{
+	struct guest *g;
+	unsigned cap, msix = 0, v;
+	uint8_t b[4];
+
+	(void)state;
+	want_msi = true;
+	g = guest_up();
+	want_msi = false;
+	for (cap = cfg_read(g, 1, 0x34, 1); cap; cap = cfg_read(g, 1, cap + 1, 1))
+		if (cfg_read(g, 1, cap, 1) == 0x11)
+			msix = cap;
+	assert_true(msix);
+	assert_int_equal(cfg_read(g, 1, msix + 2, 2), NQ); /* NQ + 1 vectors */
+	assert_int_equal(cfg_read(g, 1, msix + 4, 4), 0x4000 | 1);
+	assert_int_equal(cfg_read(g, 1, msix + 8, 4), 0x6000 | 1);
+	/* Every vector starts masked; the table takes address and data. */
+	for (v = 0; v <= NQ; v++) {
+		assert_int_equal(mr(g, 0x4000 + 16 * v + 12, 4), 1);
+		mw(g, 0x4000 + 16 * v, 4, 0xfee00000u);
+		mw(g, 0x4000 + 16 * v + 4, 4, 0);
+		mw(g, 0x4000 + 16 * v + 8, 4, 0x40 + v);
+		mw(g, 0x4000 + 16 * v + 12, 4, 0);
+	}
+	assert_int_equal(mr(g, 0x4000 + 8, 4), 0x40);
+	/* The guest picks vectors; one the table lacks reads NO_VECTOR. */
+	mw(g, C_MSIX, 2, 0);
+	assert_int_equal(mr(g, C_MSIX, 2), 0);
+	for (v = 0; v < NQ; v++) {
+		mw(g, C_Q_SELECT, 2, v);
+		mw(g, C_Q_MSIX, 2, v + 1);
+		assert_int_equal(mr(g, C_Q_MSIX, 2), v + 1);
+	}
+	mw(g, C_Q_MSIX, 2, NQ + 1);
+	assert_int_equal(mr(g, C_Q_MSIX, 2), 0xffff);
+	mw(g, C_Q_MSIX, 2, NQ);
+	/* Enabled: INTx goes quiet, and port 1's input is a message on
+	 * queue 4's vector. */
+	assert_true(g->irq); /* the handshake's, not yet acknowledged */
+	cfg_write(g, 1, msix + 2, 2, 0x8000);
+	assert_false(g->irq);
+	(void)mr(g, OFF_ISR, 1);
+	send_ctrl(g, 1, PORT_OPEN, 1);
+	host_to_guest(g, "by message");
+	assert_true(wait_msi(g, 1));
+	assert_int_equal(g->msi_data[g->nr_msi - 1], 0x40 + 5);
+	assert_false(g->irq);
+	assert_int_equal(mr(g, OFF_ISR, 1), 0);
+	/* Masked: held as a pending bit, sent on unmask. */
+	v = g->nr_msi;
+	mw(g, 0x4000 + 16 * 5 + 12, 4, 1);
+	host_to_guest(g, "held back");
+	usleep(50000);
+	assert_int_equal(g->nr_msi, v);
+	assert_int_equal(mr(g, 0x6000, 4), 1u << 5);
+	mw(g, 0x4000 + 16 * 5 + 12, 4, 0);
+	assert_int_equal(g->nr_msi, v + 1);
+	assert_int_equal(g->msi_data[v], 0x40 + 5);
+	assert_int_equal(mr(g, 0x6000, 4), 0);
+	/* The function mask holds every vector the same way. */
+	cfg_write(g, 1, msix + 2, 2, 0xc000);
+	host_to_guest(g, "function masked");
+	usleep(50000);
+	assert_int_equal(g->nr_msi, v + 1);
+	cfg_write(g, 1, msix + 2, 2, 0x8000);
+	assert_int_equal(g->nr_msi, v + 2);
+	/* Legacy header: config vector at 0x14, device config from 0x18. */
+	cfg_write(g, 1, 0x04, 2, 7);
+	vcon_bus_access(g->pio, 0xc000 + 0x14, 2, 1, false, b);
+	assert_int_equal(b[0] | b[1] << 8, 0);
+	vcon_bus_access(g->pio, 0xc000 + 0x18 + 4, 4, 1, false, b);
+	assert_int_equal(b[0], NPORTS);
+	/* MSI-X off again: back to INTx and ISR. */
+	cfg_write(g, 1, msix + 2, 2, 0);
+	host_to_guest(g, "by INTx");
+	assert_true(g->irq);
+	assert_true(mr(g, OFF_ISR, 1) & 1);
 	guest_free(g);
 }
 
@@ -1004,6 +1146,7 @@ main(void)
 		cmocka_unit_test(test_handshake_names_and_guest_open_close),
 		cmocka_unit_test(test_data_both_ways),
 		cmocka_unit_test(test_guest_kicks_only_when_asked),
+		cmocka_unit_test(test_msix_vectors),
 		cmocka_unit_test(test_host_input_waits_for_guest_buffers),
 		cmocka_unit_test(test_control_messages_wait_for_buffers),
 		cmocka_unit_test(test_hot_add_and_remove),
