@@ -91,5 +91,15 @@ vcon_vm_get_stats(struct vcon_vm *vm, struct vcon_vm_stats *st)
 	}
 	pthread_mutex_lock(&vm->ring_lock);
 	st->coalesced_writes = vm->coalesced;
+	if (vm->ring) {
+		uint32_t first = __atomic_load_n(&vm->ring->first,
+						 __ATOMIC_ACQUIRE);
+		uint32_t last = __atomic_load_n(&vm->ring->last,
+						__ATOMIC_ACQUIRE);
+
+		if (first < vm->ring_max && last < vm->ring_max)
+			st->coalesced_pending =
+				(last + vm->ring_max - first) % vm->ring_max;
+	}
 	pthread_mutex_unlock(&vm->ring_lock);
 }

@@ -359,10 +359,65 @@ mon_info_kvm(struct tvm *t, struct tvm_monitor *m)
 	if (!have)
 		return;
 	tvm_monitor_printf(m,
-			   "exits: io=%llu mmio=%llu; coalesced writes=%llu\n",
+			   "exits: io=%llu mmio=%llu; coalesced writes=%llu, "
+			   "%u waiting in the ring\n",
 			   (unsigned long long)st.io_exits,
 			   (unsigned long long)st.mmio_exits,
-			   (unsigned long long)st.coalesced_writes);
+			   (unsigned long long)st.coalesced_writes,
+			   st.coalesced_pending);
+}
+
+/*
+ * What each COM port's registers and counters say: when a guest's serial
+ * output stalls, whether the port still owes it a THRE interrupt (IER
+ * bit 1 set, THRE pending) or waits on the guest (FIFO full, or the
+ * interrupt off) tells a lost interrupt from a busy guest.
+ */
+/* The state keeps LSR's latched error bits; the rest follow the FIFOs. */
+static unsigned
+lsr_of(const struct vcon_uart_state *st)
+{
+	unsigned lsr = st->lsr;
+
+	if (st->rx_count)
+		lsr |= 0x01; /* DR */
+	if (!st->tx_count)
+		lsr |= 0x60; /* THRE, TEMT */
+	return lsr;
+}
+
+static void
+mon_info_serial(struct tvm *t, struct tvm_monitor *m)
+{
+	struct vcon_uart_state st[TVM_MAX_SERIAL];
+	struct vcon_uart_stats ss[TVM_MAX_SERIAL];
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&t->vm_lock);
+	for (; t->vm && n < t->o.nserial; n++) {
+		vcon_serial_save(t->com[n], &st[n]);
+		vcon_serial_get_stats(t->com[n], &ss[n]);
+	}
+	pthread_mutex_unlock(&t->vm_lock);
+	for (i = 0; i < n; i++)
+		tvm_monitor_printf(
+			m,
+			"COM%zu 0x%x irq %u (%s): IER=%02x LCR=%02x MCR=%02x "
+			"LSR=%02x MSR=%02x; rx fifo %u, tx fifo %u%s%s\n"
+			"  tx %llu bytes in %llu sink calls, %llu dropped; "
+			"rx %llu bytes, %llu overruns; %llu interrupts\n",
+			i + 1, (unsigned)com_ports[i].base,
+			(unsigned)com_ports[i].irq, t->o.serial[i], st[i].ier,
+			st[i].lcr, st[i].mcr, lsr_of(&st[i]), st[i].msr,
+			(unsigned)st[i].rx_count, (unsigned)st[i].tx_count,
+			st[i].thr_ipending ? ", THRE pending" : "",
+			st[i].cti_pending ? ", timeout pending" : "",
+			(unsigned long long)ss[i].tx_bytes,
+			(unsigned long long)ss[i].sink_calls,
+			(unsigned long long)ss[i].tx_dropped,
+			(unsigned long long)ss[i].rx_bytes,
+			(unsigned long long)ss[i].rx_overruns,
+			(unsigned long long)ss[i].irq_raises);
 }
 
 static void
@@ -492,6 +547,8 @@ mon_command(void *ctx, struct tvm_monitor *m, const char *line)
 			"counters\n"
 			"info kvm              exits to tinyvmm, coalesced "
 			"port writes\n"
+			"info serial           COM ports: registers, FIFOs, "
+			"counters\n"
 			"system_reset          reset the VM\n"
 			"quit|q                quit tinyvmm\n");
 	} else if (CMD("quit") || CMD("q")) {
@@ -505,6 +562,8 @@ mon_command(void *ctx, struct tvm_monitor *m, const char *line)
 		mon_info_chardev(t, m);
 	} else if (CMD("info") && !strcmp(arg, "kvm")) {
 		mon_info_kvm(t, m);
+	} else if (CMD("info") && !strcmp(arg, "serial")) {
+		mon_info_serial(t, m);
 	} else if (CMD("info") && !strcmp(arg, "virtio-serial")) {
 		mon_info_vserial(t, m);
 	} else if (CMD("chardev-add") && *arg) {

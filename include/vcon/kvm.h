@@ -111,6 +111,7 @@ struct vcon_vm_stats {
 	uint64_t io_exits;         /* KVM_EXIT_IO dispatched, all vCPUs */
 	uint64_t mmio_exits;       /* KVM_EXIT_MMIO dispatched */
 	uint64_t coalesced_writes; /* writes taken from the coalesced ring */
+	uint32_t coalesced_pending;/* writes in the ring not yet taken */
 };
 
 /*

@@ -214,6 +214,12 @@ main(int argc, char **argv)
 	}
 	/* Every byte in the log was a THR write; coalesced, none exited. */
 	vcon_vm_get_stats(com.vm, &st);
+	if (st.coalesced_pending) {
+		fprintf(stderr, "kvm_boot_linux: %u coalesced writes left in "
+				"the ring after the VM stopped\n",
+			st.coalesced_pending);
+		ok = 0;
+	}
 	if (coalesced && (st.coalesced_writes < com.len || !st.io_exits)) {
 		fprintf(stderr, "kvm_boot_linux: %zu bytes out but %llu "
 				"coalesced writes, %llu port exits\n",
