@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,7 +21,7 @@
 const char *vmm_test_name = "e2e";
 const char *vmm_tinyvmm, *vmm_kernel, *vmm_initrd;
 int vmm_failures;
-static bool triple_fault_seen;
+static bool triple_fault_seen, stall_seen;
 
 void
 vmm_fail(struct vmm *v, const char *fmt, ...)
@@ -230,18 +231,96 @@ vmm_scenario(const char *name, void (*fn)(void))
 {
 	int before = vmm_failures;
 
-	triple_fault_seen = false;
+	triple_fault_seen = stall_seen = false;
 	fn();
-	if (vmm_failures == before || !triple_fault_seen)
+	if (vmm_failures == before || !(triple_fault_seen || stall_seen))
 		return;
 	/* docs/testing-kvm.md: the nested L1 now and then makes an L2 guest
-	 * triple-fault. Once is the environment; twice in a row fails. */
-	fprintf(stderr, "%s: %s: the guest triple-faulted under the nested "
-			"runner; running the scenario once more\n",
-		vmm_test_name, name);
+	 * triple-fault or stop. Once is the environment; twice in a row
+	 * fails. */
+	fprintf(stderr, "%s: %s: the guest %s under the nested runner; "
+			"running the scenario once more\n",
+		vmm_test_name, name,
+		triple_fault_seen ? "triple-faulted" : "stalled");
 	vmm_failures = before;
-	triple_fault_seen = false;
+	triple_fault_seen = stall_seen = false;
 	fn();
+}
+
+static long long
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+bool
+vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
+		   int stall_s)
+{
+	long long size = -1, now;
+	time_t last = time(NULL);
+
+	for (;;) {
+		if (vmm_expect(v, needle, 5))
+			return true;
+		now = file_size(path);
+		if (now != size) {
+			size = now;
+			last = time(NULL);
+		} else if (time(NULL) - last >= stall_s) {
+			break;
+		}
+		if (recv(v->fd, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+			vmm_fail(v, "tinyvmm ended before '%s'", needle);
+			return false;
+		}
+	}
+	vmm_stalled(v, "'%s' did not come and %s stopped growing at %lld "
+		       "bytes %d s ago", needle, path, size, stall_s);
+	return false;
+}
+
+void
+vmm_stalled(struct vmm *v, const char *fmt, ...)
+{
+	char msg[512];
+	size_t mark = v->len, i;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/*
+	 * Where the guest's CPUs are (magic SysRq 'l', on the console), then
+	 * what the ports and KVM say, before the guest goes away.
+	 */
+	vmm_type(v, "\001b");
+	sleep(1);
+	vmm_type(v, "l");
+	vmm_expect_from(v, mark, "\001never", 10);
+	vmm_type(v, "\001c");
+	vmm_type(v, "info serial\r");
+	vmm_type(v, "info kvm\r");
+	if (vmm_expect_from(v, mark, "coalesced writes=", 20)) {
+		size_t again = v->len;
+
+		/* Again after a while: whether the guest still exits. */
+		sleep(3);
+		vmm_type(v, "info kvm\r");
+		vmm_expect_from(v, again, "coalesced writes=", 20);
+		vmm_expect_from(v, again, "\n(tinyvmm)", 5);
+	}
+	fprintf(stderr, "%s: %s: the monitor said:\n", vmm_test_name,
+		v->name);
+	for (i = mark; i < v->len; i++)
+		if (v->out[i] != '\r')
+			fputc(v->out[i], stderr);
+	fputc('\n', stderr);
+	vmm_type(v, "\001c");
+	stall_seen = true;
+	vmm_fail(v, "%s", msg);
 }
 
 void

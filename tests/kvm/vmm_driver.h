@@ -44,11 +44,25 @@ void vmm_type(struct vmm *v, const char *keys);
 int vmm_finish(struct vmm *v, int timeout_s);
 
 /*
- * Run a scenario; if it failed and tinyvmm reported a triple fault, run
- * it once more (a known nested-KVM flake, docs/testing-kvm.md), so only a
- * fault that repeats fails the test.
+ * Run a scenario; if it failed and tinyvmm reported a triple fault, or
+ * the guest stalled (vmm_stalled), run it once more (known nested-KVM
+ * flakes, docs/testing-kvm.md), so only a failure that repeats fails the
+ * test.
  */
 void vmm_scenario(const char *name, void (*fn)(void));
+/*
+ * A guest that stopped making progress: print what tinyvmm's monitor
+ * (which must be on v's terminal, -serial mon:stdio) says of its serial
+ * ports and exits, then fail the scenario as a stall.
+ */
+void vmm_stalled(struct vmm *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/*
+ * Wait for needle while the guest fills the host file path; a file that
+ * stops growing for stall_s seconds is a stall (vmm_stalled).
+ */
+bool vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
+			int stall_s);
 
 void scratch_dir(const char *name, char *dir, size_t size);
 int connect_when_there(const char *path, int tries);
