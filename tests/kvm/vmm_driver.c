@@ -285,40 +285,64 @@ vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
 void
 vmm_stalled(struct vmm *v, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], cmd[512];
 	size_t mark = v->len, i;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (recv(v->fd, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+		vmm_fail(v, "%s; tinyvmm has ended", msg);
+		return;
+	}
 	/*
-	 * Where the guest's CPUs are (magic SysRq 'l', on the console), then
-	 * what the ports and KVM say, before the guest goes away.
+	 * What the ports and KVM say (twice: whether the guest still exits),
+	 * where tinyvmm's threads are (a vCPU inside KVM_RUN, or blocked in
+	 * tinyvmm), and last, since printing on the polled console is what
+	 * most often upsets the nested guest, where the guest's CPUs are
+	 * (magic SysRq 'l').
 	 */
-	vmm_type(v, "\001b");
-	sleep(1);
-	vmm_type(v, "l");
-	vmm_expect_from(v, mark, "\001never", 10);
 	vmm_type(v, "\001c");
 	vmm_type(v, "info serial\r");
 	vmm_type(v, "info kvm\r");
 	if (vmm_expect_from(v, mark, "coalesced writes=", 20)) {
 		size_t again = v->len;
 
-		/* Again after a while: whether the guest still exits. */
 		sleep(3);
 		vmm_type(v, "info kvm\r");
 		vmm_expect_from(v, again, "coalesced writes=", 20);
 		vmm_expect_from(v, again, "\n(tinyvmm)", 5);
 	}
+	vmm_type(v, "\001c");
 	fprintf(stderr, "%s: %s: the monitor said:\n", vmm_test_name,
 		v->name);
 	for (i = mark; i < v->len; i++)
 		if (v->out[i] != '\r')
 			fputc(v->out[i], stderr);
+	fprintf(stderr, "\n%s: %s: tinyvmm's threads:\n", vmm_test_name,
+		v->name);
+	fflush(stderr);
+	snprintf(cmd, sizeof(cmd),
+		 "for t in /proc/%d/task/*; do "
+		 "echo \"  $(cat $t/comm): $(awk '/^State:/ { print $2 }' "
+		 "$t/status), in $(cat $t/wchan), syscall $(cut -d' ' -f1,2 "
+		 "$t/syscall)\"; grep -v -e do_syscall_64 -e entry_SYSCALL "
+		 "$t/stack | head -n 6 | sed 's/^/      /'; done >&2",
+		 (int)v->pid);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  (cannot list them)\n");
+	mark = v->len;
+	vmm_type(v, "\001b");
+	sleep(1);
+	vmm_type(v, "l");
+	vmm_expect_from(v, mark, "\001never", 10);
+	fprintf(stderr, "%s: %s: after SysRq 'l', the console said:\n",
+		vmm_test_name, v->name);
+	for (i = mark; i < v->len; i++)
+		if (v->out[i] != '\r')
+			fputc(v->out[i], stderr);
 	fputc('\n', stderr);
-	vmm_type(v, "\001c");
 	stall_seen = true;
 	vmm_fail(v, "%s", msg);
 }
