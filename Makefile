@@ -399,7 +399,8 @@ check-kvm: $(KVM_TEST_BINS) build/e2e/boot.cpio.gz build/asan/tinyvmm \
 	@VCON_KVM_TIMEOUT=$${VCON_KVM_TIMEOUT:-120} tests/with-kvm build/asan/kvm_smoke
 	@VCON_KVM_TIMEOUT=$${VCON_KVM_TIMEOUT:-330} tests/with-kvm build/asan/kvm_boot_linux $(GUEST_KERNEL) \
 		build/e2e/boot.cpio.gz
-	@tests/with-kvm build/asan/tinyvmm_console build/asan/tinyvmm \
+	@VCON_KVM_TIMEOUT=$${VCON_KVM_TIMEOUT:-900} tests/with-kvm \
+		build/asan/tinyvmm_console build/asan/tinyvmm \
 		$(GUEST_KERNEL) build/e2e/console.cpio.gz
 	@tests/with-kvm build/asan/tinyvmm_vserial build/asan/tinyvmm \
 		$(GUEST_KERNEL) build/e2e/vserial.cpio.gz build/qga-client

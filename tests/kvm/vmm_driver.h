@@ -45,9 +45,9 @@ int vmm_finish(struct vmm *v, int timeout_s);
 
 /*
  * Run a scenario; if it failed and tinyvmm reported a triple fault, or
- * the guest stalled (vmm_stalled), run it once more (known nested-KVM
- * flakes, docs/testing-kvm.md), so only a failure that repeats fails the
- * test.
+ * the guest stalled (vmm_stalled), run it again, up to three attempts
+ * (known nested-KVM flakes, docs/testing-kvm.md), so only a failure that
+ * keeps repeating fails the test.
  */
 void vmm_scenario(const char *name, void (*fn)(void));
 /*
