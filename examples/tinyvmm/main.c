@@ -367,12 +367,6 @@ mon_info_kvm(struct tvm *t, struct tvm_monitor *m)
 			   st.coalesced_pending);
 }
 
-/*
- * What each COM port's registers and counters say: when a guest's serial
- * output stalls, whether the port still owes it a THRE interrupt (IER
- * bit 1 set, THRE pending) or waits on the guest (FIFO full, or the
- * interrupt off) tells a lost interrupt from a busy guest.
- */
 /* The state keeps LSR's latched error bits; the rest follow the FIFOs. */
 static unsigned
 lsr_of(const struct vcon_uart_state *st)
@@ -386,6 +380,12 @@ lsr_of(const struct vcon_uart_state *st)
 	return lsr;
 }
 
+/*
+ * What each COM port's registers and counters say: when a guest's serial
+ * output stalls, whether the port still owes it a THRE interrupt (IER
+ * bit 1 set, THRE pending) or waits on the guest (FIFO full, or the
+ * interrupt off) tells a lost interrupt from a busy guest.
+ */
 static void
 mon_info_serial(struct tvm *t, struct tvm_monitor *m)
 {

@@ -316,7 +316,7 @@ bulk(void)
 	if (rc != 0)
 		vmm_fail(&v, "tinyvmm exited %d", rc);
 out:
-	if (v.fd >= 0 && kill(v.pid, 0) == 0)
+	if (v.fd >= 0) /* not finished yet: end it */
 		vmm_finish(&v, 0);
 	if (fd >= 0)
 		close(fd);

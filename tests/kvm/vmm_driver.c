@@ -139,11 +139,13 @@ vmm_finish(struct vmm *v, int timeout_s)
 			kill(v->pid, SIGKILL);
 			waitpid(v->pid, &status, 0);
 			close(v->fd);
+			v->fd = -1;
 			return -1;
 		}
 		vmm_expect(v, "\001never", 1); /* keep draining its output */
 	}
 	close(v->fd);
+	v->fd = -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -252,6 +254,25 @@ vmm_scenario(const char *name, void (*fn)(void))
 	}
 }
 
+/* Whether tinyvmm has closed its end: it exited (or died). */
+static bool
+tinyvmm_gone(const struct vmm *v)
+{
+	return recv(v->fd, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* What tinyvmm printed from byte mark on, without the terminal's CRs. */
+static void
+print_since(const struct vmm *v, size_t mark)
+{
+	size_t i;
+
+	for (i = mark; i < v->len; i++)
+		if (v->out[i] != '\r')
+			fputc(v->out[i], stderr);
+	fputc('\n', stderr);
+}
+
 static long long
 file_size(const char *path)
 {
@@ -277,7 +298,7 @@ vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
 		} else if (time(NULL) - last >= stall_s) {
 			break;
 		}
-		if (recv(v->fd, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+		if (tinyvmm_gone(v)) {
 			vmm_fail(v, "tinyvmm ended before '%s'", needle);
 			return false;
 		}
@@ -291,13 +312,13 @@ void
 vmm_stalled(struct vmm *v, const char *fmt, ...)
 {
 	char msg[512], cmd[512];
-	size_t mark = v->len, i;
+	size_t mark = v->len;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (recv(v->fd, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+	if (tinyvmm_gone(v)) {
 		vmm_fail(v, "%s; tinyvmm has ended", msg);
 		return;
 	}
@@ -322,10 +343,8 @@ vmm_stalled(struct vmm *v, const char *fmt, ...)
 	vmm_type(v, "\001c");
 	fprintf(stderr, "%s: %s: the monitor said:\n", vmm_test_name,
 		v->name);
-	for (i = mark; i < v->len; i++)
-		if (v->out[i] != '\r')
-			fputc(v->out[i], stderr);
-	fprintf(stderr, "\n%s: %s: tinyvmm's threads:\n", vmm_test_name,
+	print_since(v, mark);
+	fprintf(stderr, "%s: %s: tinyvmm's threads:\n", vmm_test_name,
 		v->name);
 	fflush(stderr);
 	snprintf(cmd, sizeof(cmd),
@@ -344,10 +363,7 @@ vmm_stalled(struct vmm *v, const char *fmt, ...)
 	vmm_expect_from(v, mark, "\001never", 10);
 	fprintf(stderr, "%s: %s: after SysRq 'l', the console said:\n",
 		vmm_test_name, v->name);
-	for (i = mark; i < v->len; i++)
-		if (v->out[i] != '\r')
-			fputc(v->out[i], stderr);
-	fputc('\n', stderr);
+	print_since(v, mark);
 	stall_seen = true;
 	vmm_fail(v, "%s", msg);
 }
