@@ -19,6 +19,9 @@ struct vcon_error;
 int vcon__fail(struct vcon_error *err, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Keep a slow path out of line, so its register saves stay off the hot one. */
+#define VCON_NOINLINE __attribute__((noinline))
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define container_of(ptr, type, member)                                       \

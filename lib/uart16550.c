@@ -36,6 +36,7 @@ struct rx_fifo {
 struct tx_fifo {
 	uint8_t data[FIFO_MAX];
 	unsigned head, count;
+	unsigned told; /* oldest held bytes that LSR has shown as sent */
 };
 
 struct vcon_uart {
@@ -325,6 +326,7 @@ tx_drain(struct vcon_uart *u, uint64_t now)
 			u->stats.tx_bytes += took;
 			f->head = (f->head + (unsigned)took) & (FIFO_MAX - 1);
 			f->count -= (unsigned)took;
+			f->told = f->told > took ? f->told - (unsigned)took : 0;
 			if (took < chunk) {
 				u->tx_blocked = true;
 				return;
@@ -332,6 +334,7 @@ tx_drain(struct vcon_uart *u, uint64_t now)
 		}
 	}
 	f->head = 0;
+	f->told = 0;
 	/* The FIFO just emptied: that is the THRE interrupt's event. */
 	u->thr_ipending = true;
 }
@@ -341,6 +344,7 @@ tx_reset(struct vcon_uart *u)
 {
 	u->tx.head = 0;
 	u->tx.count = 0;
+	u->tx.told = 0;
 	u->tx_blocked = false;
 	u->thr_ipending = true;
 }
@@ -508,8 +512,12 @@ thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
 {
 	struct tx_fifo *f = &u->tx;
 
-	if (f->count >= u->cap) {
-		/* Only while the sink refuses; the chip would lose it too. */
+	/*
+	 * Full: only while the sink refuses, and the chip would lose the
+	 * byte too. Bytes that an LSR read already showed as sent do not
+	 * count against the guest (lsr_may_defer).
+	 */
+	if (f->count >= u->cap + f->told) {
 		u->stats.tx_dropped++;
 		return;
 	}
@@ -520,34 +528,76 @@ thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
 	f->data[(f->head + f->count) & (FIFO_MAX - 1)] = val;
 	f->count++;
 	u->thr_ipending = false;
-	if (f->count == u->cap)
+	if (f->count >= u->cap)
 		tx_drain(u, now);
 }
 
-VCON_API uint8_t
-vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
+/*
+ * A polled console (Linux's with IER = 0, firmware's) reads LSR before
+ * every THR write. Answering it from the held bytes, without draining
+ * them, lets such a console's output leave in bursts too: LSR shows THRE
+ * and TEMT as an instantly transmitting UART would, and the held bytes
+ * count as sent (tx.told), so a guest that then writes a whole FIFO loses
+ * nothing even if the sink refuses. Only where nothing else could tell:
+ * no THRE interrupt enabled (it rises when the FIFO empties), no loopback
+ * (the receiver would see the bytes), and room in the ring for a second
+ * FIFO (not in the 16750's 64-byte mode).
+ */
+static inline bool
+lsr_may_defer(const struct vcon_uart *u)
+{
+	return !(u->ier & IER_ETBEI) && !loopback(u) &&
+	       u->cap <= FIFO_MAX / 2;
+}
+
+static inline uint8_t
+read_lsr(struct vcon_uart *u)
+{
+	uint8_t val = u->lsr_err;
+
+	if (u->rx.count)
+		val |= LSR_DR;
+	if (u->tx.count == 0 || !u->tx_blocked) {
+		val |= LSR_THRE | LSR_TEMT;
+		u->tx.told = u->tx.count;
+	}
+	if (fifo_on(u) && u->rx.nflagged)
+		val |= LSR_RXFE;
+	u->lsr_err = 0;
+	return val;
+}
+
+static inline uint8_t
+read_rbr(struct vcon_uart *u, uint64_t now_ns)
+{
+	uint8_t val;
+
+	if (u->rx.count) {
+		val = rx_pop(u);
+		/* The timeout restarts from this read. */
+		due_at_most(u, now_ns + 4 * u->char_ns);
+	} else {
+		/* An empty FIFO reads 0; a 16450 keeps its last byte. */
+		val = fifo_on(u) ? 0 : u->rbr;
+	}
+	u->last_read_ns = now_ns;
+	u->cti_pending = false;
+	return val;
+}
+
+VCON_NOINLINE static uint8_t
+read_slow(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 {
 	uint8_t val = 0;
 	uint8_t id;
 
 	catch_up(u, now_ns);
-	tx_drain(u, now_ns);
-	switch (off & 7) {
+	/* Any access but a THR write ends the burst; LSR may not need to. */
+	if (off != UART_LSR || !lsr_may_defer(u))
+		tx_drain(u, now_ns);
+	switch (off) {
 	case UART_RBR:
-		if (u->lcr & LCR_DLAB) {
-			val = u->dll;
-			break;
-		}
-		if (u->rx.count) {
-			val = rx_pop(u);
-			/* The timeout restarts from this read. */
-			due_at_most(u, now_ns + 4 * u->char_ns);
-		} else {
-			/* An empty FIFO reads 0; a 16450 keeps its last byte. */
-			val = fifo_on(u) ? 0 : u->rbr;
-		}
-		u->last_read_ns = now_ns;
-		u->cti_pending = false;
+		val = (u->lcr & LCR_DLAB) ? u->dll : read_rbr(u, now_ns);
 		break;
 	case UART_IER:
 		val = (u->lcr & LCR_DLAB) ? u->dlm : u->ier;
@@ -571,14 +621,7 @@ vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 		val = u->mcr;
 		break;
 	case UART_LSR:
-		val = u->lsr_err;
-		if (u->rx.count)
-			val |= LSR_DR;
-		if (u->tx.count == 0)
-			val |= LSR_THRE | LSR_TEMT;
-		if (fifo_on(u) && u->rx.nflagged)
-			val |= LSR_RXFE;
-		u->lsr_err = 0;
+		val = read_lsr(u);
 		break;
 	case UART_MSR:
 		val = u->msr_in | u->msr_delta;
@@ -592,12 +635,37 @@ vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 	return val;
 }
 
-VCON_API void
-vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
-		uint64_t now_ns)
+/*
+ * The per-byte accesses of a driver moving data, short of the general path
+ * when nothing is due (now < due_ns) and nothing is to drain: what
+ * settle() then has to do is all that can change.
+ */
+VCON_API uint8_t
+vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
+{
+	uint8_t val;
+
+	off &= 7;
+	if (now_ns < u->due_ns) {
+		if (off == UART_LSR && lsr_may_defer(u)) {
+			val = read_lsr(u);
+			settle(u);
+			return val;
+		}
+		if (off == UART_RBR && u->tx.count == 0 &&
+		    !(u->lcr & LCR_DLAB)) {
+			val = read_rbr(u, now_ns);
+			settle(u);
+			return val;
+		}
+	}
+	return read_slow(u, off, now_ns);
+}
+
+VCON_NOINLINE static void
+write_slow(struct vcon_uart *u, unsigned off, uint8_t val, uint64_t now_ns)
 {
 	catch_up(u, now_ns);
-	off &= 7;
 	/* A THR write adds to the burst; anything else ends it. */
 	if (off != UART_THR || (u->lcr & LCR_DLAB))
 		tx_drain(u, now_ns);
@@ -639,6 +707,27 @@ vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
 		break;
 	}
 	settle(u);
+}
+
+VCON_API void
+vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
+		uint64_t now_ns)
+{
+	struct tx_fifo *f = &u->tx;
+
+	off &= 7;
+	/*
+	 * One more byte for a burst under way, short of filling the FIFO:
+	 * no deadline moves and, THRE already taken, no interrupt changes.
+	 */
+	if (off == UART_THR && now_ns < u->due_ns && f->count != 0 &&
+	    f->count + 1 < u->cap && !u->thr_ipending &&
+	    !(u->lcr & LCR_DLAB)) {
+		f->data[(f->head + f->count) & (FIFO_MAX - 1)] = val;
+		f->count++;
+		return;
+	}
+	write_slow(u, off, val, now_ns);
 }
 
 /* ---- host side */
@@ -751,7 +840,7 @@ power_on(struct vcon_uart *u)
 	u->cti_pending = false;
 	u->tx_blocked = false;
 	u->rx.head = u->rx.count = u->rx.nflagged = 0;
-	u->tx.head = u->tx.count = 0;
+	u->tx.head = u->tx.count = u->tx.told = 0;
 	update_trigger(u);
 	update_char_time(u);
 	u->due_ns = VCON_NO_DEADLINE;
@@ -838,7 +927,7 @@ VCON_API int
 vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 		  uint64_t now_ns)
 {
-	unsigned cap, i;
+	unsigned cap, tx_max, i;
 
 	if (st->version != VCON_UART_STATE_VERSION ||
 	    st->fifo_size != u->fifo_size)
@@ -849,7 +938,9 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 		cap = 64;
 	else
 		cap = 16;
-	if (st->rx_count > cap || st->tx_count > cap)
+	/* Up to a FIFO more than cap may be held after LSR said "sent". */
+	tx_max = cap <= FIFO_MAX / 2 ? 2 * cap - 1 : cap;
+	if (st->rx_count > cap || st->tx_count > tx_max)
 		return -EINVAL;
 
 	u->ier = (uint8_t)(st->ier & IER_MASK);
@@ -878,6 +969,8 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 	}
 	u->tx.head = 0;
 	u->tx.count = st->tx_count;
+	/* Whatever the guest was told, it may still write a whole FIFO. */
+	u->tx.told = st->tx_count < cap ? st->tx_count : cap - 1;
 	memcpy(u->tx.data, st->tx, st->tx_count);
 	u->last_rx_ns = st->last_rx_ns;
 	u->last_read_ns = st->last_read_ns;

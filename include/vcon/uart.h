@@ -94,7 +94,9 @@ struct vcon_uart_state {
 	uint32_t tx_count;    /* bytes in tx[], oldest first */
 	uint8_t rx[64];       /* receive FIFO contents */
 	uint8_t rx_flags[64]; /* per-byte LSR error bits (PE, FE, BI) */
-	uint8_t tx[64];       /* transmit FIFO contents not yet taken by the sink */
+	uint8_t tx[64];       /* transmit FIFO contents not yet taken by the sink
+			       * (up to 2 * 16 - 1 with a 16-byte FIFO: see
+			       * docs/uart-model.md, polled consoles) */
 	uint64_t last_rx_ns;  /* time of the last byte received */
 	uint64_t last_read_ns;/* time of the last RBR read */
 };

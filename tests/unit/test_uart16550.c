@@ -221,10 +221,78 @@ test_uart_polled_tx_reaches_sink_in_order(void **state)
 		assert_true(rd(f, LSR) & SPEC_LSR_THRE);
 		wr(f, THR, (uint8_t)msg[i]);
 	}
+	/* serial8250_console_write ends waiting for BOTH_EMPTY */
 	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
 			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
+	/* A full FIFO's worth left at once; the tail within a character. */
+	assert_int_equal(f->sink.len, 16);
+	assert_int_equal(f->timer.deadline, f->now + CHAR_NS_115200);
+	vcon_uart_tick(f->u, f->now + CHAR_NS_115200);
 	assert_int_equal(f->sink.len, strlen(msg));
 	assert_memory_equal(f->sink.buf, msg, strlen(msg));
+	assert_false(f->irq.level);
+}
+
+/*
+ * A polled console's output leaves in bursts too: the LSR read before
+ * each byte does not flush the byte before it.
+ */
+static void
+test_uart_polled_tx_is_one_sink_call_per_fifo(void **state)
+{
+	struct fx *f = *state;
+	unsigned i;
+
+	linux_setup(f);
+	for (i = 0; i < 64; i++) {
+		assert_true(rd(f, LSR) & SPEC_LSR_THRE);
+		wr(f, THR, (uint8_t)i);
+	}
+	assert_int_equal(f->sink.len, 64);
+	assert_int_equal(f->sink.calls, 4);
+	for (i = 0; i < 64; i++)
+		assert_int_equal(f->sink.buf[i], i);
+	/* Any other access still ends the burst at once. */
+	wr(f, THR, 'x');
+	(void)rd(f, MSR);
+	assert_int_equal(f->sink.len, 65);
+}
+
+/*
+ * EDK2's serial port library waits for THRE and TEMT, then fills the
+ * whole FIFO. LSR said the held bytes were sent, so a sink that refuses
+ * right then must not cost the guest a byte.
+ */
+static void
+test_uart_polled_fifo_fill_after_thre_loses_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct vcon_uart_stats st;
+	unsigned i, n = 0;
+
+	linux_setup(f);
+	for (i = 0; i < 5; i++)
+		wr(f, THR, (uint8_t)n++);
+	assert_int_equal(f->sink.len, 0);
+	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
+			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
+	f->sink.refuse = true;
+	for (i = 0; i < 16; i++)
+		wr(f, THR, (uint8_t)n++);
+	vcon_uart_get_stats(f->u, &st);
+	assert_int_equal(st.tx_dropped, 0);
+	/* Now it is full for real: THRE stays clear, more is dropped. */
+	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT), 0);
+	wr(f, THR, 0xee);
+	vcon_uart_get_stats(f->u, &st);
+	assert_int_equal(st.tx_dropped, 1);
+	f->sink.refuse = false;
+	vcon_uart_tx_ready(f->u, f->now);
+	assert_int_equal(f->sink.len, 21);
+	for (i = 0; i < 21; i++)
+		assert_int_equal(f->sink.buf[i], i);
+	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
+			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
 }
 
 static void
@@ -843,6 +911,8 @@ main(void)
 		T(test_uart_dlab_switches_to_divisor_latch),
 		T(test_uart_ier_keeps_low_nibble_and_scratch_holds),
 		T(test_uart_polled_tx_reaches_sink_in_order),
+		T(test_uart_polled_tx_is_one_sink_call_per_fifo),
+		T(test_uart_polled_fifo_fill_after_thre_loses_nothing),
 		T(test_uart_burst_of_16_is_one_sink_call),
 		T(test_uart_thre_irq_rises_after_burst_not_per_byte),
 		T(test_uart_tx_tail_leaves_after_one_char_time),
