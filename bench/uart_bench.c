@@ -13,6 +13,8 @@
  *   case=polled_tx impl=libvcon ns_per_byte=.. min_ns_per_byte=..
  *   bytes_per_s=.. sink_calls_per_byte=.. mallocs=0
  * --smoke runs tiny sizes (make check); it never judges the times.
+ * Each case runs on libvcon and on impl=floor (uart_floor.c), the least a
+ * model behind out-of-line calls could do, for the cost of the calls.
  * bench/superio prints the same lines for rust-vmm's vm-superio, and
  * bench/uart_compare prints the ratios.
  */
@@ -22,6 +24,8 @@
 #include <string.h>
 
 #include <vcon/uart.h>
+
+#include "uart_floor.h"
 
 /* Count allocations made while the timed loops run: there must be none. */
 extern void *__libc_malloc(size_t size);
@@ -112,55 +116,19 @@ new_uart(struct sink *s)
 	return u;
 }
 
-static void
-polled_tx(struct vcon_uart *u, const uint8_t *data, size_t n)
-{
-	size_t i;
+#define MODEL struct vcon_uart
+#define RD(u, off) vcon_uart_read(u, off, 0)
+#define WR(u, off, val) vcon_uart_write(u, off, val, 0)
+#define RECV(u, buf, len) vcon_uart_receive(u, buf, len, 0)
+#define NAME(x) x##_libvcon
+#include "uart_drivers.h"
 
-	for (i = 0; i < n; i++) {
-		while (!(vcon_uart_read(u, 5, 0) & 0x20))
-			;
-		vcon_uart_write(u, 0, data[i], 0);
-	}
-	(void)vcon_uart_read(u, 5, 0);
-}
-
-static void
-irq_tx(struct vcon_uart *u, const uint8_t *data, size_t n)
-{
-	size_t i = 0, k;
-
-	vcon_uart_write(u, 1, 0x02, 0);
-	while (i < n) {
-		(void)vcon_uart_read(u, 2, 0);
-		if (!(vcon_uart_read(u, 5, 0) & 0x20))
-			continue;
-		for (k = 0; k < 16 && i < n; k++)
-			vcon_uart_write(u, 0, data[i++], 0);
-	}
-	(void)vcon_uart_read(u, 5, 0);
-	vcon_uart_write(u, 1, 0x00, 0);
-}
-
-static uint64_t
-rx(struct vcon_uart *u, const uint8_t *data, size_t n, uint8_t *out)
-{
-	uint64_t sum = 0;
-	size_t i = 0, o = 0, chunk;
-
-	while (i < n) {
-		chunk = n - i < 64 ? n - i : 64;
-		i += vcon_uart_receive(u, data + i, chunk, 0);
-		while (vcon_uart_read(u, 5, 0) & 0x01) {
-			uint8_t b = vcon_uart_read(u, 0, 0);
-
-			sum += b;
-			if (out)
-				out[o++] = b;
-		}
-	}
-	return sum;
-}
+#define MODEL struct floor_uart
+#define RD(u, off) floor_read(u, off)
+#define WR(u, off, val) floor_write(u, off, val)
+#define RECV(u, buf, len) floor_receive(u, buf, len)
+#define NAME(x) x##_floor
+#include "uart_drivers.h"
 
 static int
 cmp_u64(const void *a, const void *b)
@@ -173,13 +141,65 @@ cmp_u64(const void *a, const void *b)
 enum which { POLLED, IRQ, RX };
 static const char *const names[] = { "polled_tx", "irq_tx", "rx" };
 
+enum impl { LIBVCON, FLOOR };
+static const char *const impls[] = { "libvcon", "floor" };
+
+struct model {
+	enum impl impl;
+	struct vcon_uart *u;
+	struct floor_uart fl;
+};
+
 static void
-run_case(enum which w, size_t n, int reps)
+model_init(struct model *m, enum impl impl, struct sink *s)
+{
+	memset(m, 0, sizeof(*m));
+	m->impl = impl;
+	if (impl == LIBVCON) {
+		m->u = new_uart(s);
+	} else {
+		m->fl.sink = sink_write;
+		m->fl.sink_ctx = s;
+	}
+}
+
+static void
+model_fini(struct model *m)
+{
+	if (m->impl == LIBVCON)
+		vcon_uart_free(m->u);
+}
+
+/* One pass of case w over n bytes; returns what rx read, summed. */
+static uint64_t
+drive(struct model *m, enum which w, const uint8_t *data, size_t n,
+      uint8_t *out)
+{
+	if (m->impl == LIBVCON) {
+		if (w == POLLED)
+			polled_tx_libvcon(m->u, data, n);
+		else if (w == IRQ)
+			irq_tx_libvcon(m->u, data, n);
+		else
+			return rx_libvcon(m->u, data, n, out);
+	} else {
+		if (w == POLLED)
+			polled_tx_floor(&m->fl, data, n);
+		else if (w == IRQ)
+			irq_tx_floor(&m->fl, data, n);
+		else
+			return rx_floor(&m->fl, data, n, out);
+	}
+	return 0;
+}
+
+static void
+run_case(enum which w, enum impl impl, size_t n, int reps)
 {
 	uint8_t *data = __libc_malloc(n), *got = __libc_malloc(n);
 	uint64_t t[16], expect_sum = 0, rx_sum = 0;
 	struct sink s = { 0 };
-	struct vcon_uart *u;
+	struct model m;
 	size_t i, before, allocs;
 	int r;
 
@@ -189,48 +209,35 @@ run_case(enum which w, size_t n, int reps)
 	}
 	/* Correctness first: every byte, in order. */
 	s.rec = got;
-	u = new_uart(&s);
-	if (w == POLLED)
-		polled_tx(u, data, n);
-	else if (w == IRQ)
-		irq_tx(u, data, n);
-	else
-		rx(u, data, n, got);
+	model_init(&m, impl, &s);
+	(void)drive(&m, w, data, n, got);
 	if ((w != RX && s.n != n) || memcmp(got, data, n)) {
-		fprintf(stderr, "uart_bench: %s: bytes lost or changed\n",
-			names[w]);
+		fprintf(stderr, "uart_bench: %s %s: bytes lost or changed\n",
+			impls[impl], names[w]);
 		exit(1);
 	}
-	vcon_uart_free(u);
+	model_fini(&m);
 
 	memset(&s, 0, sizeof(s));
-	u = new_uart(&s);
+	model_init(&m, impl, &s);
 	before = nmallocs;
 	for (r = -1; r < reps; r++) { /* r = -1 warms up */
 		uint64_t t0 = vcon_now_ns();
 
-		if (w == POLLED)
-			polled_tx(u, data, n);
-		else if (w == IRQ)
-			irq_tx(u, data, n);
-		else
-			rx_sum += rx(u, data, n, NULL);
+		rx_sum += drive(&m, w, data, n, NULL);
 		if (r >= 0)
 			t[r] = vcon_now_ns() - t0;
 	}
-	if (w != RX && s.sum != expect_sum * (uint64_t)(reps + 1)) {
-		fprintf(stderr, "uart_bench: %s: checksum mismatch\n", names[w]);
-		exit(1);
-	}
-	if (w == RX && rx_sum != expect_sum * (uint64_t)(reps + 1)) {
-		fprintf(stderr, "uart_bench: rx: checksum mismatch\n");
+	if ((w != RX ? s.sum : rx_sum) != expect_sum * (uint64_t)(reps + 1)) {
+		fprintf(stderr, "uart_bench: %s %s: checksum mismatch\n",
+			impls[impl], names[w]);
 		exit(1);
 	}
 	allocs = nmallocs - before; /* before printf, which allocates */
 	qsort(t, (size_t)reps, sizeof(t[0]), cmp_u64);
-	printf("case=%s impl=libvcon ns_per_byte=%.3f min_ns_per_byte=%.3f "
+	printf("case=%s impl=%s ns_per_byte=%.3f min_ns_per_byte=%.3f "
 	       "bytes_per_s=%.3g sink_calls_per_byte=%.4f mallocs=%zu\n",
-	       names[w], (double)t[reps / 2] / (double)n,
+	       names[w], impls[impl], (double)t[reps / 2] / (double)n,
 	       (double)t[0] / (double)n,
 	       (double)n * 1e9 / (double)t[reps / 2],
 	       w == RX ? 0.0 : (double)s.calls / ((double)n * (reps + 1)),
@@ -240,7 +247,7 @@ run_case(enum which w, size_t n, int reps)
 			names[w]);
 		exit(1);
 	}
-	vcon_uart_free(u);
+	model_fini(&m);
 	free(data);
 	free(got);
 }
@@ -251,9 +258,11 @@ main(int argc, char **argv)
 	bool smoke = argc > 1 && !strcmp(argv[1], "--smoke");
 	size_t n = smoke ? 4096 : (size_t)1 << 22;
 	int reps = smoke ? 1 : 7;
+	enum which w;
 
-	run_case(POLLED, n, reps);
-	run_case(IRQ, n, reps);
-	run_case(RX, n, reps);
+	for (w = POLLED; w <= RX; w++) {
+		run_case(w, LIBVCON, n, reps);
+		run_case(w, FLOOR, n, reps);
+	}
 	return 0;
 }
