@@ -456,6 +456,7 @@ int
 vcon__watch_set(struct vcon__watch *w, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
+	uint32_t old;
 	int op;
 
 	if (events == w->events)
@@ -466,9 +467,17 @@ vcon__watch_set(struct vcon__watch *w, uint32_t events)
 		op = EPOLL_CTL_ADD;
 	else
 		op = EPOLL_CTL_MOD;
-	if (epoll_ctl(w->loop->epfd, op, w->fd, &ev) < 0)
-		return -errno;
+	/*
+	 * Record the new set first: once added, the event may be handled on
+	 * the loop thread before epoll_ctl returns here, and a handler that
+	 * stops the watch must see it as set (else the fd stays in epoll).
+	 */
+	old = w->events;
 	w->events = events;
+	if (epoll_ctl(w->loop->epfd, op, w->fd, &ev) < 0) {
+		w->events = old;
+		return -errno;
+	}
 	return 0;
 }
 
