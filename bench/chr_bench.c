@@ -3,9 +3,12 @@
  * chr_bench: how fast a device writing one byte at a time gets its output
  * to the host through a chardev, next to the same bytes sent with a single
  * write(2) from a plain fd. For each backend it prints
- *   backend=file via=chr bytes=.. s=.. mb_per_s=..
+ *   backend=file via=chr bytes=.. s=.. mb_per_s=..     1 byte per call
+ *   backend=file via=chr16 bytes=.. s=.. mb_per_s=..   16 (a UART burst)
+ *   backend=file via=floor bytes=.. s=.. mb_per_s=..   see chr_floor.c
  *   backend=file via=write bytes=.. s=.. mb_per_s=..
- *   backend=file chr_over_write=0.NN
+ *   backend=file chr_over_write=0.NN chr16_over_write=0.NN
+ *     floor_over_write=0.NN
  * file: a regular file, timed until every byte is written;
  * unix: a unix socket server with a client reading 64 KiB at a time;
  * pty: a pty with a reader on the slave.
@@ -29,6 +32,8 @@
 
 #include <vcon/chr.h>
 #include <vcon/loop.h>
+
+#include "chr_floor.h"
 
 static size_t total = 64u << 20;
 static int runs = 5;
@@ -55,6 +60,7 @@ struct dev {
 	pthread_cond_t cond;
 	unsigned ready;
 	struct vcon_chr_fe *fe;
+	size_t chunk; /* bytes per vcon_chr_fe_write call */
 };
 
 static void
@@ -73,22 +79,45 @@ static const struct vcon_chr_fe_ops dev_ops = { .tx_ready = dev_tx_ready };
 static void
 dev_write_bytes(struct dev *d, size_t n)
 {
+	uint8_t b[16];
 	unsigned seen;
-	uint8_t b;
-	size_t i;
+	size_t i, k, len, off, took;
 
-	for (i = 0; i < n; i++) {
-		b = (uint8_t)i;
-		for (;;) {
+	for (i = 0; i < n; i += len) {
+		len = n - i < d->chunk ? n - i : d->chunk;
+		for (k = 0; k < len; k++)
+			b[k] = (uint8_t)(i + k);
+		for (off = 0; off < len; off += took) {
 			seen = __atomic_load_n(&d->ready, __ATOMIC_ACQUIRE);
-			if (vcon_chr_fe_write(d->fe, &b, 1) == 1)
-				break;
+			took = vcon_chr_fe_write(d->fe, b + off, len - off);
+			if (took)
+				continue;
 			pthread_mutex_lock(&d->lock);
 			while (d->ready == seen)
 				pthread_cond_wait(&d->cond, &d->lock);
 			pthread_mutex_unlock(&d->lock);
 		}
 	}
+}
+
+/* The same bytes, one per call, through the floor writer into fd. */
+static void
+floor_write_bytes(int fd, size_t n)
+{
+	static struct floor_buf f;
+	uint8_t b;
+	size_t i;
+
+	f.fd = fd;
+	f.failed = 0;
+	f.len = 0;
+	for (i = 0; i < n; i++) {
+		b = (uint8_t)i;
+		floor_put(&f, &b, 1);
+	}
+	floor_flush(&f);
+	if (f.failed)
+		die("floor: write failed");
 }
 
 struct reader {
@@ -116,16 +145,44 @@ reader_main(void *arg)
 	return NULL;
 }
 
+/* Best times of one backend: chardev at 1 and 16 bytes per call, floor,
+ * one write(2). */
+struct best {
+	double chr[2], floor, raw;
+};
+
 static void
-report(const char *backend, double chr_s, double raw_s)
+best_init(struct best *b)
+{
+	b->chr[0] = b->chr[1] = b->floor = b->raw = 1e9;
+}
+
+static void
+keep_best(double *best, double t)
+{
+	if (t < *best)
+		*best = t;
+}
+
+static const size_t chunks[2] = { 1, 16 };
+
+static void
+report(const char *backend, const struct best *b)
 {
 	double mb = (double)total / (1 << 20);
 
 	printf("backend=%s via=chr bytes=%zu s=%.4f mb_per_s=%.1f\n", backend,
-	       total, chr_s, mb / chr_s);
+	       total, b->chr[0], mb / b->chr[0]);
+	printf("backend=%s via=chr16 bytes=%zu s=%.4f mb_per_s=%.1f\n",
+	       backend, total, b->chr[1], mb / b->chr[1]);
+	printf("backend=%s via=floor bytes=%zu s=%.4f mb_per_s=%.1f\n",
+	       backend, total, b->floor, mb / b->floor);
 	printf("backend=%s via=write bytes=%zu s=%.4f mb_per_s=%.1f\n",
-	       backend, total, raw_s, mb / raw_s);
-	printf("backend=%s chr_over_write=%.2f\n", backend, raw_s / chr_s);
+	       backend, total, b->raw, mb / b->raw);
+	printf("backend=%s chr_over_write=%.2f chr16_over_write=%.2f "
+	       "floor_over_write=%.2f\n",
+	       backend, b->raw / b->chr[0], b->raw / b->chr[1],
+	       b->raw / b->floor);
 }
 
 static uint8_t *
@@ -146,44 +203,55 @@ bench_file(struct vcon_loop *loop, const char *dir)
 {
 	char path[256], spec[300];
 	struct vcon_chr_stats st;
-	double best_chr = 1e9, best_raw = 1e9, t;
 	struct vcon_error err;
 	struct vcon_chr *chr;
 	struct dev d = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-			 0, NULL };
+			 0, NULL, 1 };
 	uint8_t *buf = pattern_buf();
+	struct best b;
 	struct stat sb;
-	int r, fd;
+	double t;
+	int r, c, fd;
 
+	best_init(&b);
 	snprintf(path, sizeof(path), "%s/out", dir);
 	snprintf(spec, sizeof(spec), "file,path=%s", path);
 	for (r = 0; r < runs; r++) {
-		if (vcon_chr_new(loop, spec, &chr, &err) ||
-		    vcon_chr_attach(chr, &dev_ops, &d, &d.fe))
-			die(err.msg);
+		for (c = 0; c < 2; c++) {
+			d.chunk = chunks[c];
+			if (vcon_chr_new(loop, spec, &chr, &err) ||
+			    vcon_chr_attach(chr, &dev_ops, &d, &d.fe))
+				die(err.msg);
+			t = now_s();
+			dev_write_bytes(&d, total);
+			do
+				vcon_chr_get_stats(chr, &st);
+			while (st.tx_bytes < total);
+			keep_best(&b.chr[c], now_s() - t);
+			vcon_chr_detach(d.fe);
+			vcon_chr_free(chr);
+			if (stat(path, &sb) || (size_t)sb.st_size != total)
+				die("file: wrong size");
+		}
+
+		fd = open(path, O_WRONLY | O_TRUNC);
+		if (fd < 0)
+			die("file: cannot open");
 		t = now_s();
-		dev_write_bytes(&d, total);
-		do
-			vcon_chr_get_stats(chr, &st);
-		while (st.tx_bytes < total);
-		t = now_s() - t;
-		best_chr = t < best_chr ? t : best_chr;
-		vcon_chr_detach(d.fe);
-		vcon_chr_free(chr);
-		if (stat(path, &sb) || (size_t)sb.st_size != total)
-			die("file: wrong size");
+		floor_write_bytes(fd, total);
+		keep_best(&b.floor, now_s() - t);
+		close(fd);
 
 		fd = open(path, O_WRONLY | O_TRUNC);
 		t = now_s();
 		if (fd < 0 || write(fd, buf, total) != (ssize_t)total)
 			die("file: raw write failed");
-		t = now_s() - t;
+		keep_best(&b.raw, now_s() - t);
 		close(fd);
-		best_raw = t < best_raw ? t : best_raw;
 	}
 	unlink(path);
 	free(buf);
-	report("file", best_chr, best_raw);
+	report("file", &b);
 }
 
 static int
@@ -218,6 +286,10 @@ run_chr_reader(struct dev *d, int rfd)
 	return t;
 }
 
+/*
+ * Time the bytes written into wfd, for a reader on rfd: with one write(2)
+ * from buf, or with buf NULL through the floor writer.
+ */
 static double
 run_raw_reader(int wfd, int rfd, const uint8_t *buf)
 {
@@ -229,7 +301,9 @@ run_raw_reader(int wfd, int rfd, const uint8_t *buf)
 
 	pthread_create(&th, NULL, reader_main, &rd);
 	t = now_s();
-	while (off < total) {
+	if (!buf)
+		floor_write_bytes(wfd, total);
+	while (buf && off < total) {
 		n = write(wfd, buf + off, total - off);
 		if (n <= 0)
 			die("raw write failed");
@@ -246,80 +320,88 @@ static void
 bench_unix(struct vcon_loop *loop, const char *dir)
 {
 	char path[256], spec[300];
-	double best_chr = 1e9, best_raw = 1e9, t;
 	struct dev d = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-			 0, NULL };
+			 0, NULL, 1 };
 	struct vcon_error err;
 	struct vcon_chr *chr;
 	uint8_t *buf = pattern_buf();
-	int r, c, sv[2];
+	struct best b;
+	int r, c, k, sv[2];
 
+	best_init(&b);
 	snprintf(path, sizeof(path), "%s/s.sock", dir);
 	snprintf(spec, sizeof(spec), "socket,path=%s,server=on,wait=off",
 		 path);
 	for (r = 0; r < runs; r++) {
-		if (vcon_chr_new(loop, spec, &chr, &err) ||
-		    vcon_chr_attach(chr, &dev_ops, &d, &d.fe))
-			die(err.msg);
-		c = unix_connect(path);
-		while (!vcon_chr_is_connected(chr))
-			usleep(100);
-		t = run_chr_reader(&d, c);
-		best_chr = t < best_chr ? t : best_chr;
-		close(c);
-		vcon_chr_detach(d.fe);
-		vcon_chr_free(chr);
-
-		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-			die("socketpair");
-		t = run_raw_reader(sv[0], sv[1], buf);
-		best_raw = t < best_raw ? t : best_raw;
-		close(sv[0]);
-		close(sv[1]);
+		for (c = 0; c < 2; c++) {
+			d.chunk = chunks[c];
+			if (vcon_chr_new(loop, spec, &chr, &err) ||
+			    vcon_chr_attach(chr, &dev_ops, &d, &d.fe))
+				die(err.msg);
+			k = unix_connect(path);
+			while (!vcon_chr_is_connected(chr))
+				usleep(100);
+			keep_best(&b.chr[c], run_chr_reader(&d, k));
+			close(k);
+			vcon_chr_detach(d.fe);
+			vcon_chr_free(chr);
+		}
+		for (c = 0; c < 2; c++) {
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+				die("socketpair");
+			keep_best(c ? &b.raw : &b.floor,
+				  run_raw_reader(sv[0], sv[1], c ? buf : NULL));
+			close(sv[0]);
+			close(sv[1]);
+		}
 	}
 	free(buf);
-	report("unix", best_chr, best_raw);
+	report("unix", &b);
 }
 
 static void
 bench_pty(struct vcon_loop *loop)
 {
-	double best_chr = 1e9, best_raw = 1e9, t;
 	struct dev d = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-			 0, NULL };
+			 0, NULL, 1 };
 	struct vcon_error err;
 	struct vcon_chr *chr;
 	struct termios tio;
 	uint8_t *buf = pattern_buf();
-	int r, s, m;
+	struct best b;
+	int r, c, s, m;
 
+	best_init(&b);
 	for (r = 0; r < runs; r++) {
-		if (vcon_chr_new(loop, "pty", &chr, &err) ||
-		    vcon_chr_attach(chr, &dev_ops, &d, &d.fe))
-			die(err.msg);
-		s = open(vcon_chr_pty_name(chr), O_RDWR | O_NOCTTY);
-		if (s < 0)
-			die("pty: cannot open the slave");
-		while (!vcon_chr_is_connected(chr))
-			usleep(100);
-		t = run_chr_reader(&d, s);
-		best_chr = t < best_chr ? t : best_chr;
-		close(s);
-		vcon_chr_detach(d.fe);
-		vcon_chr_free(chr);
-
-		if (openpty(&m, &s, NULL, NULL, NULL))
-			die("openpty");
-		tcgetattr(s, &tio);
-		cfmakeraw(&tio);
-		tcsetattr(s, TCSANOW, &tio);
-		t = run_raw_reader(m, s, buf);
-		best_raw = t < best_raw ? t : best_raw;
-		close(m);
-		close(s);
+		for (c = 0; c < 2; c++) {
+			d.chunk = chunks[c];
+			if (vcon_chr_new(loop, "pty", &chr, &err) ||
+			    vcon_chr_attach(chr, &dev_ops, &d, &d.fe))
+				die(err.msg);
+			s = open(vcon_chr_pty_name(chr), O_RDWR | O_NOCTTY);
+			if (s < 0)
+				die("pty: cannot open the slave");
+			while (!vcon_chr_is_connected(chr))
+				usleep(100);
+			keep_best(&b.chr[c], run_chr_reader(&d, s));
+			close(s);
+			vcon_chr_detach(d.fe);
+			vcon_chr_free(chr);
+		}
+		for (c = 0; c < 2; c++) {
+			if (openpty(&m, &s, NULL, NULL, NULL))
+				die("openpty");
+			tcgetattr(s, &tio);
+			cfmakeraw(&tio);
+			tcsetattr(s, TCSANOW, &tio);
+			keep_best(c ? &b.raw : &b.floor,
+				  run_raw_reader(m, s, c ? buf : NULL));
+			close(m);
+			close(s);
+		}
 	}
 	free(buf);
-	report("pty", best_chr, best_raw);
+	report("pty", &b);
 }
 
 int

@@ -38,6 +38,7 @@
 enum { ERRK_WRITE, ERRK_READ, ERRK_LOG };
 
 static void flush_task_fn(struct vcon__task *t);
+static void stages_drain_locked(struct vcon_chr *chr);
 static void input_task_fn(struct vcon__task *t);
 static void notify_task_fn(struct vcon__task *t);
 static void io_in_ready(struct vcon__watch *w, uint32_t revents);
@@ -374,6 +375,7 @@ flush_locked(struct vcon_chr *chr)
 	unsigned i;
 	int fd, err;
 
+	stages_drain_locked(chr);
 	if (chr->log_fd >= 0 && chr->log_len)
 		log_flush_locked(chr);
 	while (chr->connected && chr->out_fd >= 0 && !chr->out_blocked &&
@@ -424,6 +426,9 @@ flush_locked(struct vcon_chr *chr)
 		freed = true;
 		break;
 	}
+	/* Room again: what waited in a stage moves up (and is flushed). */
+	if (freed)
+		stages_drain_locked(chr);
 	if (freed)
 		for (i = 0; i < chr->nfe; i++)
 			if (chr->fe[i]->want_tx_ready) {
@@ -480,12 +485,16 @@ format_stamp(struct vcon_chr *chr, char *buf, size_t size)
 
 /* Append per the policy; returns how many bytes were taken. */
 static size_t
-put_policy_locked(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
+put_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len)
 {
-	struct vcon_chr *chr = fe->chr;
 	enum vcon_chr_policy policy;
 	size_t n;
 
+	if (chr->connected && chr->out_fd < 0) {
+		/* null: gone as soon as written. */
+		chr->st.tx_bytes += len;
+		return len;
+	}
 	/* Nobody there: keep the newest bytes for whoever comes. */
 	policy = chr->connected ? chr->policy : VCON_CHR_POLICY_KEEP;
 	switch (policy) {
@@ -501,9 +510,137 @@ put_policy_locked(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
 	default:
 		n = ring_free(chr) < len ? ring_free(chr) : len;
 		ring_put(chr, buf, n);
-		if (n < len)
-			fe->want_tx_ready = true;
 		return n;
+	}
+}
+
+/* The same for a frontend's own write: a refusal asks for tx_ready. */
+static size_t
+put_policy_locked(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
+{
+	size_t took = put_locked(fe->chr, buf, len);
+
+	if (took < len)
+		fe->want_tx_ready = true;
+	return took;
+}
+
+/* ---- the stage: small writes without the lock ------------------------ */
+
+/*
+ * A device writing a byte or a burst at a time would take chr->lock per
+ * call, and the lock bounces between its thread and the loop's. Instead a
+ * frontend without mux or logfile appends small writes to its own stage
+ * (one producer, no lock), and whoever next holds chr->lock moves them to
+ * the ring under the policy (stage_drain_locked): the flush task, any
+ * slow-path write, stats, detach, free. While the stage keeps filling the
+ * flush task comes back on its own; once it finds the stage empty it sets
+ * kick, and the producer's next write queues it. The two seq_cst fences
+ * make that hand-over safe: either the producer sees kick, or the
+ * consumer's second look sees the new bytes.
+ */
+
+/* All of buf into the stage, or nothing. Producer only. */
+static bool
+stage_put(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
+{
+	struct chr_stage *s = &fe->stage;
+	uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
+	size_t i;
+
+	if (head + len > s->limit_seen) {
+		s->limit_seen =
+			atomic_load_explicit(&s->limit, memory_order_acquire);
+		if (head + len > s->limit_seen)
+			return false;
+	}
+	for (i = 0; i < len; i++)
+		s->buf[(head + i) & (CHR_STAGE - 1)] = buf[i];
+	atomic_store_explicit(&s->head, head + len, memory_order_release);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&s->kick, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&s->kick, false, memory_order_relaxed))
+		vcon__task_schedule(&fe->chr->flush_task);
+	return true;
+}
+
+static size_t
+stage_used(struct vcon_chr_fe *fe)
+{
+	return (size_t)(atomic_load_explicit(&fe->stage.head,
+					     memory_order_acquire) -
+			atomic_load_explicit(&fe->stage.tail,
+					     memory_order_relaxed));
+}
+
+/*
+ * How far the producer may stage: the stage's size, and under the block
+ * policy no more than the ring has room for, so that buffer= bounds what
+ * is held in all (ring + stage) as it did before there was a stage.
+ * Published after tail, so the producer's acquire of limit also says the
+ * bytes below tail were read. Lock held.
+ */
+static void
+stage_publish_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
+{
+	struct chr_stage *s = &fe->stage;
+	uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+	size_t room = CHR_STAGE;
+
+	if (chr->connected && chr->out_fd >= 0 &&
+	    chr->policy == VCON_CHR_POLICY_BLOCK && ring_free(chr) < room)
+		room = ring_free(chr);
+	atomic_store_explicit(&s->limit, tail + room, memory_order_release);
+}
+
+/* Move fe's staged bytes to the ring; true if any moved. */
+static bool
+stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
+{
+	struct chr_stage *s = &fe->stage;
+	uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
+	size_t at, n, took;
+	bool moved = false;
+
+	if (head == tail) {
+		atomic_store_explicit(&s->kick, true, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+		head = atomic_load_explicit(&s->head, memory_order_acquire);
+	}
+	while (head != tail) {
+		at = (size_t)(tail & (CHR_STAGE - 1));
+		n = CHR_STAGE - at < head - tail ? CHR_STAGE - at
+						 : (size_t)(head - tail);
+		took = put_locked(chr, s->buf + at, n);
+		if (took == 0)
+			break; /* the ring is full under the block policy */
+		tail += took;
+		moved = true;
+		atomic_store_explicit(&s->tail, tail, memory_order_release);
+		if (took < n)
+			break;
+	}
+	stage_publish_locked(chr, fe);
+	return moved;
+}
+
+/*
+ * Every frontend's stage; when bytes moved, make sure a flush follows
+ * (that is also how the flush task keeps coming while they flow).
+ */
+static void
+stages_drain_locked(struct vcon_chr *chr)
+{
+	bool moved = false;
+	unsigned i;
+
+	for (i = 0; i < chr->nfe; i++)
+		if (chr->fe[i]->fast)
+			moved |= stage_drain_locked(chr, chr->fe[i]);
+	if (moved && !chr->flush_queued && !chr->closing) {
+		chr->flush_queued = true;
+		vcon__task_schedule(&chr->flush_task);
 	}
 }
 
@@ -584,10 +721,27 @@ vcon_chr_fe_write(struct vcon_chr_fe *fe, const void *buf, size_t len)
 
 	if (len == 0)
 		return 0;
+	if (fe->fast && len <= CHR_STAGE_MAX && stage_put(fe, buf, len))
+		return len;
 	pthread_mutex_lock(&chr->lock);
 	/* Bytes keep their order behind a direct write under way. */
 	while (chr->direct_busy)
 		pthread_cond_wait(&chr->cb_idle, &chr->lock);
+	/* ... and behind what this frontend staged. */
+	if (fe->fast) {
+		stage_drain_locked(chr, fe);
+		if (stage_used(fe)) {
+			/* The ring is full (block policy): queue behind. */
+			if (len <= CHR_STAGE_MAX && stage_put(fe, buf, len)) {
+				took = len;
+			} else {
+				fe->want_tx_ready = true;
+				took = 0;
+			}
+			pthread_mutex_unlock(&chr->lock);
+			return took;
+		}
+	}
 	if (chr->log_fd >= 0)
 		log_append_locked(chr, buf, len);
 	direct = write_direct_locked(chr, buf, len);
@@ -605,6 +759,8 @@ vcon_chr_fe_write(struct vcon_chr_fe *fe, const void *buf, size_t len)
 		took = put_policy_locked(fe, buf, len);
 	}
 	took += direct;
+	if (fe->fast)
+		stage_publish_locked(chr, fe); /* the ring's room changed */
 	kick = !chr->flush_queued &&
 	       ((chr->connected && !chr->out_blocked && ring_used(chr)) ||
 		chr->log_len);
@@ -951,13 +1107,16 @@ vcon_chr_free(struct vcon_chr *chr)
 	/* The backend first, so that no new peer arrives meanwhile. */
 	if (chr->be->quiesce)
 		chr->be->quiesce(chr);
+	/* From here a task still running leaves the watches alone. */
+	pthread_mutex_lock(&chr->lock);
+	chr->closing = true;
+	pthread_mutex_unlock(&chr->lock);
 	vcon__watch_stop(&chr->w_in);
 	vcon__watch_stop(&chr->w_out);
 	vcon__task_cancel(&chr->flush_task);
 	vcon__task_cancel(&chr->input_task);
 	vcon__task_cancel(&chr->notify_task);
 	pthread_mutex_lock(&chr->lock);
-	chr->closing = true;
 	while (chr->direct_busy)
 		pthread_cond_wait(&chr->cb_idle, &chr->lock);
 	/* Last chance for the tail of the output: what the fd takes now. */
@@ -998,6 +1157,12 @@ vcon_chr_attach(struct vcon_chr *chr, const struct vcon_chr_fe_ops *ops,
 	fe->chr = chr;
 	fe->ops = *ops;
 	fe->ctx = ctx;
+	/* A mux interleaves frontends and a logfile copies in write order. */
+	fe->fast = !chr->mux && chr->log_fd < 0;
+	atomic_init(&fe->stage.head, 0);
+	atomic_init(&fe->stage.tail, 0);
+	atomic_init(&fe->stage.kick, true); /* nobody is looking yet */
+	stage_publish_locked(chr, fe);
 	chr->fe[chr->nfe++] = fe;
 	/* A peer already there is news to the new frontend. */
 	if (chr->connected && chr->be->hangup)
@@ -1019,6 +1184,14 @@ vcon_chr_detach(struct vcon_chr_fe *fe)
 		return;
 	chr = fe->chr;
 	pthread_mutex_lock(&chr->lock);
+	/*
+	 * What it wrote stays, as if it had gone to the ring directly;
+	 * what the ring cannot take now (block policy, full) is dropped,
+	 * and counted.
+	 */
+	stages_drain_locked(chr);
+	if (fe->fast)
+		chr->st.tx_dropped += stage_used(fe);
 	for (i = 0; i < chr->nfe && chr->fe[i] != fe; i++)
 		;
 	if (i < chr->nfe) {
@@ -1068,9 +1241,15 @@ VCON_API void
 vcon_chr_get_stats(const struct vcon_chr *chr, struct vcon_chr_stats *stats)
 {
 	struct vcon_chr *c = (struct vcon_chr *)(uintptr_t)chr;
+	unsigned i;
 
 	pthread_mutex_lock(&c->lock);
+	stages_drain_locked(c);
 	*stats = c->st;
 	stats->buffered = ring_used(c);
+	/* What a full ring left staged (block policy) is buffered too. */
+	for (i = 0; i < c->nfe; i++)
+		if (c->fe[i]->fast)
+			stats->buffered += stage_used(c->fe[i]);
 	pthread_mutex_unlock(&c->lock);
 }

@@ -9,6 +9,7 @@
 #define VCON_CHR_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,10 @@
 /* Writes at least this long may go to the fd from the caller (chr.c). */
 #define CHR_DIRECT_MIN 512
 #define CHR_LOGBUF 4096
+/* Per-frontend staging for small writes (a power of 2), and the largest
+ * write that goes there rather than through the lock. */
+#define CHR_STAGE 16384
+#define CHR_STAGE_MAX 256
 
 /* A parsed -chardev spec. Strings point into buf. */
 struct chr_opts {
@@ -54,10 +59,26 @@ struct chr_backend {
 	void (*close)(struct vcon_chr *chr);
 };
 
+/*
+ * Small writes from the frontend's thread, without chr->lock: one
+ * producer (the frontend's writer: calls on one frontend do not overlap),
+ * consumed under chr->lock by whoever holds it (chr.c, stage_drain_locked).
+ */
+struct chr_stage {
+	_Atomic uint64_t head;  /* bytes ever staged; the producer's */
+	_Atomic uint64_t tail;  /* bytes ever moved to the ring */
+	_Atomic uint64_t limit; /* head may grow to this (room, policy) */
+	_Atomic bool kick;      /* nobody will look: queue the flush */
+	uint64_t limit_seen;    /* the producer's copy of limit */
+	uint8_t buf[CHR_STAGE];
+};
+
 struct vcon_chr_fe {
 	struct vcon_chr *chr;
 	struct vcon_chr_fe_ops ops;
 	void *ctx;
+	bool fast;          /* writes may use the stage: no mux, no logfile */
+	struct chr_stage stage;
 	bool want_tx_ready; /* a write was refused: call tx_ready on room */
 	unsigned pending;   /* events to deliver (bit per event) + TX_READY */
 	int pending_err;

@@ -187,9 +187,11 @@ vcon_chr_detach(struct vcon_chr_fe *fe);
  * vcon_chr_fe_write - device output. Copies into the backend's buffer and
  * returns how many bytes it took; fewer than len (possibly 0) only under
  * the block policy while the buffer is full, after which ops.tx_ready is
- * called once there is room.
+ * called once there is room. Small writes take no lock (docs/chardev.md,
+ * the stage).
  *
- * Context: any thread; never calls back into the frontend.
+ * Context: any thread, but calls on one frontend must not overlap; never
+ * calls back into the frontend.
  */
 VCON_API size_t
 vcon_chr_fe_write(struct vcon_chr_fe *fe, const void *buf, size_t len);

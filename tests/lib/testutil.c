@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -156,4 +158,22 @@ fake_ram_fini(struct fake_ram *r)
 	if (r->base)
 		munmap(r->base, r->size);
 	r->base = NULL;
+}
+
+size_t
+read_exact(int fd, void *buf, size_t len, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			break;
+		n = read(fd, (uint8_t *)buf + got, len - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
 }

@@ -57,4 +57,10 @@ struct fake_ram {
 struct vcon_gmem fake_ram_init(struct fake_ram *r, uint64_t size);
 void fake_ram_fini(struct fake_ram *r);
 
+/*
+ * Read exactly len bytes from fd, or fewer when timeout_ms passes without
+ * any arriving (or at EOF). Returns how many were read.
+ */
+size_t read_exact(int fd, void *buf, size_t len, int timeout_ms);
+
 #endif /* VCON_TESTUTIL_H */

@@ -35,6 +35,8 @@
 #include <vcon/chr.h>
 #include <vcon/loop.h>
 
+#include "testutil.h"
+
 #ifndef SRCDIR
 #define SRCDIR "."
 #endif
@@ -249,24 +251,6 @@ fe_write_all(struct rec *r, const void *buf, size_t len)
 				fail_msg("tx_ready never came");
 		pthread_mutex_unlock(&r->lock);
 	}
-}
-
-static size_t
-read_exact(int fd, void *buf, size_t len, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			break;
-		n = read(fd, (uint8_t *)buf + got, len - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	return got;
 }
 
 static char *
