@@ -42,6 +42,10 @@
 #include "vmm_driver.h"
 
 static int BOOT_S = 240;
+
+/* A minute without console output before the marker: the nested stall of
+ * docs/testing-kvm.md (vmm_expect_growing), which vmm_scenario reruns. */
+#define STALL_S 60
 static const char *qga_client;
 #define BULK (16u << 20)
 
@@ -121,7 +125,7 @@ probe(const char *name, const char *append)
 	fd = connect_when_there(sock, 200);
 	if (fd < 0)
 		vmm_fail(&v, "cannot connect to port a's socket %s", sock);
-	if (!vmm_expect(&v, "PROBE-DONE", BOOT_S))
+	if (!vmm_expect_growing(&v, "PROBE-DONE", NULL, STALL_S, BOOT_S))
 		vmm_fail(&v, "the guest did not finish probing");
 	if (!vmm_expect(&v, "virtio-pci 0000:00:01.0: enabling device", 1))
 		vmm_fail(&v, "Linux did not enable the virtio-pci device");
@@ -250,7 +254,7 @@ bulk(void)
 		vmm_finish(&v, 5);
 		return;
 	}
-	if (!vmm_expect(&v, "TXSUM ", BOOT_S))
+	if (!vmm_expect_growing(&v, "TXSUM ", NULL, STALL_S, BOOT_S))
 		vmm_fail(&v, "the guest did not start sending");
 	if (!copy_exactly(fa, out, BULK / 2))
 		vmm_fail(&v, "the first 8 MiB from port a did not arrive");
@@ -317,7 +321,7 @@ hotplug(void)
 	snprintf(sock, sizeof(sock), "%s/hot.sock", dir);
 	vmm_start(&v, "hotplug", "console=ttyS0 panic=-1 vcon.e2e=hotplug",
 		  extra);
-	if (!vmm_expect(&v, "HOTPLUG-READY>", BOOT_S))
+	if (!vmm_expect_growing(&v, "HOTPLUG-READY>", NULL, STALL_S, BOOT_S))
 		vmm_fail(&v, "the guest did not come up");
 	/* Ctrl-A c: QEMU's key for the monitor. */
 	vmm_type(&v, "\001c");
@@ -384,7 +388,7 @@ qga(void)
 	snprintf(chardev, sizeof(chardev),
 		 "socket,id=qga0,path=%s,server=on,wait=off", sock);
 	vmm_start(&v, "qga", "console=ttyS0 panic=-1 vcon.e2e=qga", extra);
-	if (!vmm_expect(&v, "QGA-STARTED", BOOT_S))
+	if (!vmm_expect_growing(&v, "QGA-STARTED", NULL, STALL_S, BOOT_S))
 		vmm_fail(&v, "the guest did not start qemu-ga");
 	snprintf(cmd, sizeof(cmd), "%s -t 60 '%s' 2>&1", qga_client, sock);
 	p = popen(cmd, "r");

@@ -105,6 +105,8 @@ vmm_expect_from(struct vmm *v, size_t from, const char *needle,
 	time_t end = time(NULL) + timeout_s;
 	ssize_t n;
 
+	if (v->fd < 0) /* ended (vmm_finish): nothing more will come */
+		return false;
 	for (;;) {
 		while ((n = recv(v->fd, v->out + v->len, OUT_MAX - 1 - v->len,
 				 MSG_DONTWAIT)) > 0) {
@@ -130,6 +132,8 @@ vmm_finish(struct vmm *v, int timeout_s)
 	time_t end = time(NULL) + timeout_s;
 	int status;
 
+	if (v->fd < 0) /* already ended */
+		return -1;
 	for (;;) {
 		if (waitpid(v->pid, &status, WNOHANG) == v->pid)
 			break;
@@ -283,15 +287,15 @@ file_size(const char *path)
 
 bool
 vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
-		   int stall_s)
+		   int stall_s, int timeout_s)
 {
+	time_t start = time(NULL), last = start;
 	long long size = -1, now;
-	time_t last = time(NULL);
 
 	for (;;) {
 		if (vmm_expect(v, needle, 5))
 			return true;
-		now = file_size(path);
+		now = path ? file_size(path) : (long long)v->len;
 		if (now != size) {
 			size = now;
 			last = time(NULL);
@@ -302,9 +306,15 @@ vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
 			vmm_fail(v, "tinyvmm ended before '%s'", needle);
 			return false;
 		}
+		if (timeout_s > 0 && time(NULL) - start >= timeout_s) {
+			vmm_fail(v, "'%s' did not come in %d s", needle,
+				 timeout_s);
+			return false;
+		}
 	}
 	vmm_stalled(v, "'%s' did not come and %s stopped growing at %lld "
-		       "bytes %d s ago", needle, path, size, stall_s);
+		       "bytes %d s ago", needle, path ? path : "the console",
+		    size, stall_s);
 	return false;
 }
 
@@ -366,6 +376,9 @@ vmm_stalled(struct vmm *v, const char *fmt, ...)
 	print_since(v, mark);
 	stall_seen = true;
 	vmm_fail(v, "%s", msg);
+	/* End it: the rest of the scenario then fails at once, not after
+	 * each of its timeouts, and vmm_scenario runs it again. */
+	vmm_finish(v, 0);
 }
 
 void
@@ -373,6 +386,8 @@ vmm_type(struct vmm *v, const char *keys)
 {
 	size_t n = strlen(keys);
 
+	if (v->fd < 0) /* ended after a stall: the scenario is over */
+		return;
 	if (write(v->fd, keys, n) != (ssize_t)n)
 		vmm_fail(v, "cannot type: %s", strerror(errno));
 }

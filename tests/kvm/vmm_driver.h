@@ -58,11 +58,13 @@ void vmm_scenario(const char *name, void (*fn)(void));
 void vmm_stalled(struct vmm *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /*
- * Wait for needle while the guest fills the host file path; a file that
- * stops growing for stall_s seconds is a stall (vmm_stalled).
+ * Wait for needle while the guest fills the host file path (NULL: writes
+ * to tinyvmm's terminal, as a booting kernel does on its console); one
+ * that stops growing for stall_s seconds is a stall (vmm_stalled). Gives
+ * up after timeout_s (0: no limit).
  */
 bool vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
-			int stall_s);
+			int stall_s, int timeout_s);
 
 void scratch_dir(const char *name, char *dir, size_t size);
 int connect_when_there(const char *path, int tries);
