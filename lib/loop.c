@@ -54,6 +54,7 @@ struct vcon_loop {
 	int batch_n;
 	bool stop;
 	bool has_thread, in_run;
+	bool run_default;                  /* in_run with VCON_RUN_DEFAULT */
 	pthread_t thread, runner;          /* own thread; who runs now */
 };
 
@@ -268,6 +269,7 @@ vcon_loop_run(struct vcon_loop *loop, enum vcon_run_mode mode)
 
 	pthread_mutex_lock(&loop->lock);
 	loop->in_run = true;
+	loop->run_default = mode == VCON_RUN_DEFAULT;
 	loop->runner = pthread_self();
 	pthread_mutex_unlock(&loop->lock);
 	for (;;) {
@@ -520,14 +522,21 @@ vcon__task_schedule(struct vcon__task *t)
 	}
 	t->queued = true;
 	t->next = NULL;
-	first = loop->tasks == NULL;
+	/*
+	 * A non-empty queue has already woken the loop; and a task queued
+	 * from the loop's own run (a flush task coming back while bytes
+	 * flow) needs no wake-up either: the run looks at the queue before
+	 * it sleeps. An embedder's run (one pass) keeps vcon_loop_fd's
+	 * promise, so it gets one.
+	 */
+	first = loop->tasks == NULL &&
+		!(on_thread_locked(loop) && loop->run_default);
 	if (loop->tasks_tail)
 		loop->tasks_tail->next = t;
 	else
 		loop->tasks = t;
 	loop->tasks_tail = t;
 	pthread_mutex_unlock(&loop->lock);
-	/* A non-empty queue has already woken the loop. */
 	if (first)
 		wake(loop);
 }
