@@ -517,7 +517,7 @@ thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
 	 * byte too. Bytes that an LSR read already showed as sent do not
 	 * count against the guest (lsr_may_defer).
 	 */
-	if (f->count >= u->cap + f->told) {
+	if (f->count >= u->cap + f->told || f->count >= FIFO_MAX) {
 		u->stats.tx_dropped++;
 		return;
 	}
@@ -988,8 +988,14 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 	}
 	u->tx.head = 0;
 	u->tx.count = st->tx_count;
-	/* Whatever the guest was told, it may still write a whole FIFO. */
-	u->tx.told = st->tx_count < cap ? st->tx_count : cap - 1;
+	/*
+	 * Whatever the guest was told, it may still write a whole FIFO; the
+	 * ring holds that only where LSR may defer (lsr_may_defer).
+	 */
+	if (cap <= FIFO_MAX / 2)
+		u->tx.told = st->tx_count < cap ? st->tx_count : cap - 1;
+	else
+		u->tx.told = 0;
 	memcpy(u->tx.data, st->tx, st->tx_count);
 	u->last_rx_ns = st->last_rx_ns;
 	u->last_read_ns = st->last_read_ns;
