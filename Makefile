@@ -438,6 +438,7 @@ check-fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \
 		echo "check-fuzz: $$f for $(FUZZ_SECONDS)s"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			-artifact_prefix=build/fuzz/ \
 			2>build/fuzz/$$(basename $$f).log || \
 			{ tail -40 build/fuzz/$$(basename $$f).log; exit 1; }; \
 		grep -E '^(#[0-9]+|Done)' build/fuzz/$$(basename $$f).log | tail -1; \
