@@ -544,10 +544,15 @@ thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
  * FIFO (not in the 16750's 64-byte mode).
  */
 static inline bool
+room_to_defer(unsigned cap)
+{
+	return cap <= FIFO_MAX / 2; /* a second FIFO fits in the ring */
+}
+
+static inline bool
 lsr_may_defer(const struct vcon_uart *u)
 {
-	return !(u->ier & IER_ETBEI) && !loopback(u) &&
-	       u->cap <= FIFO_MAX / 2;
+	return !(u->ier & IER_ETBEI) && !loopback(u) && room_to_defer(u->cap);
 }
 
 static inline uint8_t
@@ -958,7 +963,7 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 	else
 		cap = 16;
 	/* Up to a FIFO more than cap may be held after LSR said "sent". */
-	tx_max = cap <= FIFO_MAX / 2 ? 2 * cap - 1 : cap;
+	tx_max = room_to_defer(cap) ? 2 * cap - 1 : cap;
 	if (st->rx_count > cap || st->tx_count > tx_max)
 		return -EINVAL;
 
@@ -992,7 +997,7 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 	 * Whatever the guest was told, it may still write a whole FIFO; the
 	 * ring holds that only where LSR may defer (lsr_may_defer).
 	 */
-	if (cap <= FIFO_MAX / 2)
+	if (room_to_defer(cap))
 		u->tx.told = st->tx_count < cap ? st->tx_count : cap - 1;
 	else
 		u->tx.told = 0;
