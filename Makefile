@@ -283,20 +283,12 @@ build/e2e/boot.cpio.gz: tests/kvm/boot-init.sh tests/e2e/mkinitramfs
 build/bench/%: bench/%.c build/libvcon.a
 	@mkdir -p $(@D)
 	$(quiet) CC $<
-	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< build/libvcon.a -pthread -lutil
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) build/libvcon.a \
+		-pthread -lutil
 
 # The floors are separate units, so their calls stay calls.
-build/bench/uart_bench: bench/uart_bench.c bench/uart_floor.c build/libvcon.a
-	@mkdir -p $(@D)
-	$(quiet) CC $<
-	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ bench/uart_bench.c bench/uart_floor.c \
-		build/libvcon.a -pthread -lutil
-
-build/bench/chr_bench: bench/chr_bench.c bench/chr_floor.c build/libvcon.a
-	@mkdir -p $(@D)
-	$(quiet) CC $<
-	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ bench/chr_bench.c bench/chr_floor.c \
-		build/libvcon.a -pthread -lutil
+build/bench/uart_bench: bench/uart_floor.c
+build/bench/chr_bench: bench/chr_floor.c
 
 # bench/e2e's event timer
 build/e2e-watch: bench/e2e_watch.c

@@ -426,15 +426,16 @@ flush_locked(struct vcon_chr *chr)
 		freed = true;
 		break;
 	}
-	/* Room again: what waited in a stage moves up (and is flushed). */
-	if (freed)
+	if (freed) {
+		/* Room again: what waited in a stage moves up (and is
+		 * flushed), and refused frontends may write. */
 		stages_drain_locked(chr);
-	if (freed)
 		for (i = 0; i < chr->nfe; i++)
 			if (chr->fe[i]->want_tx_ready) {
 				chr->fe[i]->want_tx_ready = false;
 				chr->fe[i]->pending |= PEND_TX_READY;
 			}
+	}
 	return hangup;
 }
 
