@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vcon/chr.h>
 
 #include "testutil.h"
 
@@ -176,4 +184,22 @@ read_exact(int fd, void *buf, size_t len, int timeout_ms)
 		got += (size_t)n;
 	}
 	return got;
+}
+
+struct vcon_chr *
+chr_new_or_fail(struct vcon_loop *loop, const char *fmt, ...)
+{
+	struct vcon_error err = { "" };
+	struct vcon_chr *chr = NULL;
+	char spec[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(spec, sizeof(spec), fmt, ap);
+	va_end(ap);
+	rc = vcon_chr_new(loop, spec, &chr, &err);
+	if (rc)
+		fail_msg("%s: %s (%d)", spec, err.msg, rc);
+	return chr;
 }

@@ -3,7 +3,8 @@
  * Test recorders: the test's own interrupt line, byte sink and timer, given
  * to a device as its callbacks. They record what a guest or host would
  * observe (level transitions in order, bytes, deadlines); they are not
- * mocks of the kernel.
+ * mocks of the kernel. And a few helpers the unit tests share (reading a
+ * real fd, opening a chardev spec).
  */
 #ifndef VCON_TESTUTIL_H
 #define VCON_TESTUTIL_H
@@ -62,5 +63,15 @@ void fake_ram_fini(struct fake_ram *r);
  * any arriving (or at EOF). Returns how many were read.
  */
 size_t read_exact(int fd, void *buf, size_t len, int timeout_ms);
+
+struct vcon_chr;
+struct vcon_loop;
+
+/*
+ * A chardev from a spec built like printf, on loop; a spec that does not
+ * open fails the running cmocka test with vcon_chr_new's message.
+ */
+struct vcon_chr *chr_new_or_fail(struct vcon_loop *loop, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif /* VCON_TESTUTIL_H */

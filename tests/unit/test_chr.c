@@ -206,23 +206,7 @@ path_in(const struct fx *fx, char *buf, size_t size, const char *name)
 	snprintf(buf, size, "%s/%s", fx->dir, name);
 }
 
-static struct vcon_chr *
-must_new(struct fx *fx, const char *fmt, ...)
-{
-	struct vcon_error err = { "" };
-	struct vcon_chr *chr = NULL;
-	char spec[512];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(spec, sizeof(spec), fmt, ap);
-	va_end(ap);
-	rc = vcon_chr_new(fx->loop, spec, &chr, &err);
-	if (rc)
-		fail_msg("%s: %s (%d)", spec, err.msg, rc);
-	return chr;
-}
+#define must_new(fx, ...) chr_new_or_fail((fx)->loop, __VA_ARGS__)
 
 /* Write all of buf through fe, waiting for tx_ready when refused. */
 static void

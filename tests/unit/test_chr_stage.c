@@ -81,21 +81,7 @@ teardown(void **state)
 	return 0;
 }
 
-static struct vcon_chr *
-must_new(struct fx *fx, const char *fmt, ...)
-{
-	struct vcon_error err = { "" };
-	struct vcon_chr *chr = NULL;
-	char spec[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(spec, sizeof(spec), fmt, ap);
-	va_end(ap);
-	if (vcon_chr_new(fx->loop, spec, &chr, &err))
-		fail_msg("%s: %s", spec, err.msg);
-	return chr;
-}
+#define must_new(fx, ...) chr_new_or_fail((fx)->loop, __VA_ARGS__)
 
 /*
  * One byte, then nothing until the peer has it: each round the loop finds
