@@ -24,22 +24,15 @@
 #include "internal.h"
 #include "uart16550_regs.h"
 
-#define FIFO_MAX 64 /* ring size; the usable depth is cap below */
-
-struct rx_fifo {
-	uint8_t data[FIFO_MAX];
-	uint8_t flags[FIFO_MAX]; /* LSR_PE/FE/BI that came with the byte */
-	unsigned head, count;
-	unsigned nflagged; /* entries with flags, for LSR bit 7 */
-};
-
-struct tx_fifo {
-	uint8_t data[FIFO_MAX];
-	unsigned head, count;
-	unsigned told; /* oldest held bytes that LSR has shown as sent */
-};
+#define FIFO_MAX VCON_UART_RING /* ring size; the usable depth is cap below */
 
 struct vcon_uart {
+	/*
+	 * First, so that vcon_uart_read/write in <vcon/uart.h> reach it:
+	 * both FIFOs, the times, and the limits of the inline paths.
+	 */
+	struct vcon_uart_hot hot;
+
 	struct vcon_uart_config cfg;
 	unsigned fifo_size; /* 16 or 64: depth with FCR.FE set */
 	unsigned cap;       /* current depth: fifo_size, or 1 in 16450 mode */
@@ -58,20 +51,14 @@ struct vcon_uart {
 	uint8_t rbr;     /* receiver buffer as a 16450: last byte received */
 	uint8_t host_lines; /* VCON_UART_CTS... */
 
-	bool thr_ipending; /* THRE interrupt latched */
 	bool cti_pending;  /* character timeout latched */
 	bool irq_level;    /* as last reported */
 	bool tx_blocked;   /* the sink refused; wait for tx_ready */
 
-	struct rx_fifo rx;
-	struct tx_fifo tx;
+	uint8_t rx_flags[FIFO_MAX]; /* LSR_PE/FE/BI that came with each byte */
+	unsigned rx_nflagged;       /* entries with flags, for LSR bit 7 */
 
-	uint64_t char_ns;      /* one character time at the programmed rate */
-	uint64_t tx_deadline;  /* when the oldest held TX byte must leave */
 	uint64_t last_rx_ns;   /* last byte received */
-	uint64_t last_read_ns; /* last RBR read */
-	uint64_t armed_ns;     /* deadline last given to cfg.timer */
-	uint64_t due_ns;       /* no timed work before this; may be early */
 
 	struct vcon_uart_stats stats;
 };
@@ -107,8 +94,9 @@ update_char_time(struct vcon_uart *u)
 	/* The datasheet leaves divisor 0 undefined; treat it as the fastest. */
 	if (divisor == 0)
 		divisor = 1;
-	u->char_ns = (uint64_t)half_bits * divisor * 16u * 1000000000u /
-		     (2u * VCON_UART_CLOCK_HZ);
+	u->hot.char_ns = (uint64_t)half_bits * divisor * 16u * 1000000000u /
+			 (2u * VCON_UART_CLOCK_HZ);
+	u->hot.cti_ns = 4 * u->hot.char_ns;
 }
 
 static void
@@ -189,10 +177,10 @@ intr_id(const struct vcon_uart *u)
 		return IIR_RLSI;
 	if ((u->ier & IER_ERBFI) && u->cti_pending)
 		return IIR_CTI;
-	if ((u->ier & IER_ERBFI) && u->rx.count &&
-	    (!fifo_on(u) || u->rx.count >= u->trigger))
+	if ((u->ier & IER_ERBFI) && u->hot.rx.count &&
+	    (!fifo_on(u) || u->hot.rx.count >= u->trigger))
 		return IIR_RDI;
-	if ((u->ier & IER_ETBEI) && u->thr_ipending)
+	if ((u->ier & IER_ETBEI) && u->hot.thr_ipending)
 		return IIR_THRI;
 	if ((u->ier & IER_EDSSI) && u->msr_delta)
 		return IIR_MSI;
@@ -221,14 +209,14 @@ static uint64_t next_deadline(const struct vcon_uart *u);
 static void
 reveal_head(struct vcon_uart *u)
 {
-	if (u->rx.count)
-		u->lsr_err |= u->rx.flags[u->rx.head];
+	if (u->hot.rx.count)
+		u->lsr_err |= u->rx_flags[u->hot.rx.head];
 }
 
 static void
 rx_push(struct vcon_uart *u, uint8_t byte, uint8_t flags, uint64_t now)
 {
-	struct rx_fifo *f = &u->rx;
+	struct vcon_uart_ring *f = &u->hot.rx;
 	unsigned tail;
 
 	/*
@@ -247,35 +235,35 @@ rx_push(struct vcon_uart *u, uint8_t byte, uint8_t flags, uint64_t now)
 		u->stats.rx_overruns++;
 		if (fifo_on(u))
 			return;
-		if (f->flags[f->head])
-			f->nflagged--;
+		if (u->rx_flags[f->head])
+			u->rx_nflagged--;
 		f->data[f->head] = byte;
-		f->flags[f->head] = flags;
+		u->rx_flags[f->head] = flags;
 		if (flags)
-			f->nflagged++;
+			u->rx_nflagged++;
 		u->lsr_err |= flags;
 		u->last_rx_ns = now;
 		return;
 	}
 	tail = (f->head + f->count) & (FIFO_MAX - 1);
 	f->data[tail] = byte;
-	f->flags[tail] = flags;
+	u->rx_flags[tail] = flags;
 	if (flags)
-		f->nflagged++;
+		u->rx_nflagged++;
 	if (f->count++ == 0)
 		reveal_head(u);
 	u->last_rx_ns = now;
-	due_at_most(u, now + 4 * u->char_ns);
+	due_at_most(u, now + u->hot.cti_ns);
 }
 
 static uint8_t
 rx_pop(struct vcon_uart *u)
 {
-	struct rx_fifo *f = &u->rx;
+	struct vcon_uart_ring *f = &u->hot.rx;
 	uint8_t byte = f->data[f->head];
 
-	if (f->flags[f->head])
-		f->nflagged--;
+	if (u->rx_flags[f->head])
+		u->rx_nflagged--;
 	f->head = (f->head + 1) & (FIFO_MAX - 1);
 	f->count--;
 	reveal_head(u);
@@ -285,9 +273,9 @@ rx_pop(struct vcon_uart *u)
 static void
 rx_reset(struct vcon_uart *u)
 {
-	u->rx.head = 0;
-	u->rx.count = 0;
-	u->rx.nflagged = 0;
+	u->hot.rx.head = 0;
+	u->hot.rx.count = 0;
+	u->rx_nflagged = 0;
 	u->cti_pending = false;
 	reg_clear(&u->lsr_err, LSR_CHAR_ERRORS);
 }
@@ -301,7 +289,7 @@ rx_reset(struct vcon_uart *u)
 static void
 tx_drain(struct vcon_uart *u, uint64_t now)
 {
-	struct tx_fifo *f = &u->tx;
+	struct vcon_uart_ring *f = &u->hot.tx;
 
 	if (!f->count || u->tx_blocked)
 		return;
@@ -336,17 +324,17 @@ tx_drain(struct vcon_uart *u, uint64_t now)
 	f->head = 0;
 	f->told = 0;
 	/* The FIFO just emptied: that is the THRE interrupt's event. */
-	u->thr_ipending = true;
+	u->hot.thr_ipending = true;
 }
 
 static void
 tx_reset(struct vcon_uart *u)
 {
-	u->tx.head = 0;
-	u->tx.count = 0;
-	u->tx.told = 0;
+	u->hot.tx.head = 0;
+	u->hot.tx.count = 0;
+	u->hot.tx.told = 0;
 	u->tx_blocked = false;
-	u->thr_ipending = true;
+	u->hot.thr_ipending = true;
 }
 
 /* ---- time */
@@ -354,10 +342,10 @@ tx_reset(struct vcon_uart *u)
 static uint64_t
 cti_deadline(const struct vcon_uart *u)
 {
-	uint64_t last = u->last_rx_ns > u->last_read_ns ? u->last_rx_ns
-							: u->last_read_ns;
+	uint64_t last = u->last_rx_ns > u->hot.last_read_ns ? u->last_rx_ns
+							: u->hot.last_read_ns;
 
-	return last + 4 * u->char_ns;
+	return last + u->hot.cti_ns;
 }
 
 /* The true earliest deadline of the pending timed work. */
@@ -366,9 +354,9 @@ next_deadline(const struct vcon_uart *u)
 {
 	uint64_t d = VCON_NO_DEADLINE;
 
-	if (u->tx.count && !u->tx_blocked)
-		d = u->tx_deadline;
-	if (!u->cti_pending && u->rx.count && fifo_on(u)) {
+	if (u->hot.tx.count && !u->tx_blocked)
+		d = u->hot.tx_deadline;
+	if (!u->cti_pending && u->hot.rx.count && fifo_on(u)) {
 		uint64_t c = cti_deadline(u);
 
 		if (c < d)
@@ -386,24 +374,24 @@ next_deadline(const struct vcon_uart *u)
 static inline void
 due_at_most(struct vcon_uart *u, uint64_t d)
 {
-	if (d < u->due_ns)
-		u->due_ns = d;
+	if (d < u->hot.due_ns)
+		u->hot.due_ns = d;
 }
 
 static void
 catch_up_slow(struct vcon_uart *u, uint64_t now)
 {
-	if (u->tx.count && !u->tx_blocked && now >= u->tx_deadline)
+	if (u->hot.tx.count && !u->tx_blocked && now >= u->hot.tx_deadline)
 		tx_drain(u, now);
 	/*
 	 * Datasheet: a timeout is indicated when at least one character is
 	 * in the FIFO and none was received or read for four character
 	 * times. FIFO mode only.
 	 */
-	if (!u->cti_pending && u->rx.count && fifo_on(u) &&
+	if (!u->cti_pending && u->hot.rx.count && fifo_on(u) &&
 	    now >= cti_deadline(u))
 		u->cti_pending = true;
-	u->due_ns = next_deadline(u);
+	u->hot.due_ns = next_deadline(u);
 }
 
 /*
@@ -413,7 +401,7 @@ catch_up_slow(struct vcon_uart *u, uint64_t now)
 static inline void
 catch_up(struct vcon_uart *u, uint64_t now)
 {
-	if (now >= u->due_ns)
+	if (now >= u->hot.due_ns)
 		catch_up_slow(u, now);
 }
 
@@ -425,18 +413,35 @@ catch_up(struct vcon_uart *u, uint64_t now)
 static inline void
 arm_timer(struct vcon_uart *u)
 {
-	if (u->due_ns < u->armed_ns && u->cfg.timer.arm) {
-		u->armed_ns = u->due_ns;
-		u->cfg.timer.arm(u->cfg.timer.ctx, u->due_ns);
+	if (u->hot.due_ns < u->hot.armed_ns && u->cfg.timer.arm) {
+		u->hot.armed_ns = u->hot.due_ns;
+		u->cfg.timer.arm(u->cfg.timer.ctx, u->hot.due_ns);
 	}
 }
 
-/* Every entry point ends here: report the level, keep the timer right. */
+/*
+ * What armed_ns reads with nothing armed. Without a timer the caller
+ * ticks when it likes and no deadline is ever armed, so every deadline
+ * counts as covered (the inline THR path then starts bursts too).
+ */
+static uint64_t
+disarmed(const struct vcon_uart *u)
+{
+	return u->cfg.timer.arm ? VCON_NO_DEADLINE : 0;
+}
+
+static void refresh_fast(struct vcon_uart *u);
+
+/*
+ * Every entry point ends here: report the level, keep the timer right,
+ * and tell the inline paths what they may do until the next call.
+ */
 static inline void
 settle(struct vcon_uart *u)
 {
 	update_irq(u);
 	arm_timer(u);
+	refresh_fast(u);
 }
 
 /* ---- register access */
@@ -473,7 +478,7 @@ write_fcr(struct vcon_uart *u, uint8_t val)
 		rx_reset(u);
 	if (val & FCR_XFR)
 		tx_reset(u);
-	u->due_ns = next_deadline(u);
+	u->hot.due_ns = next_deadline(u);
 }
 
 static void
@@ -488,7 +493,7 @@ write_ier(struct vcon_uart *u, uint8_t val)
 	 * time, and its TX start path relies on it.
 	 */
 	if (changed & IER_ETBEI)
-		u->thr_ipending = (u->ier & IER_ETBEI) && u->tx.count == 0;
+		u->hot.thr_ipending = (u->ier & IER_ETBEI) && u->hot.tx.count == 0;
 }
 
 static void
@@ -504,32 +509,37 @@ write_lcr(struct vcon_uart *u, uint8_t val)
 	}
 	u->lcr = val;
 	update_char_time(u);
-	u->due_ns = next_deadline(u);
+	u->hot.due_ns = next_deadline(u);
 }
 
 static void
 thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
 {
-	struct tx_fifo *f = &u->tx;
+	struct vcon_uart_ring *f = &u->hot.tx;
 
 	/*
-	 * Full: only while the sink refuses, and the chip would lose the
-	 * byte too. Bytes that an LSR read already showed as sent do not
-	 * count against the guest (lsr_may_defer).
+	 * A full FIFO leaves before the byte that finds it full, not with
+	 * the byte that filled it: a driver's next access (the THRE
+	 * handler's IIR read) then drains, reports and clears THRE at once.
+	 */
+	if (f->count >= u->cap)
+		tx_drain(u, now);
+	/*
+	 * Still full: only while the sink refuses, and the chip would lose
+	 * the byte too. Bytes that an LSR read already showed as sent do
+	 * not count against the guest (lsr_may_defer).
 	 */
 	if (f->count >= u->cap + f->told || f->count >= FIFO_MAX) {
 		u->stats.tx_dropped++;
 		return;
 	}
 	if (f->count == 0) {
-		u->tx_deadline = now + u->char_ns;
-		due_at_most(u, u->tx_deadline);
+		u->hot.tx_deadline = now + u->hot.char_ns;
+		due_at_most(u, u->hot.tx_deadline);
 	}
 	f->data[(f->head + f->count) & (FIFO_MAX - 1)] = val;
 	f->count++;
-	u->thr_ipending = false;
-	if (f->count >= u->cap)
-		tx_drain(u, now);
+	u->hot.thr_ipending = false;
 }
 
 /*
@@ -555,18 +565,64 @@ lsr_may_defer(const struct vcon_uart *u)
 	return !(u->ier & IER_ETBEI) && !loopback(u) && room_to_defer(u->cap);
 }
 
+/*
+ * The limits of the inline accesses in <vcon/uart.h>, after every call.
+ * Each inline access must do exactly what the call would, and the call
+ * must have nothing more to do: no callback, no deadline that the timer
+ * does not already cover, no change of the interrupt level. What the
+ * inline paths change themselves (the FIFO counts, THRE latch cleared)
+ * they check as they go.
+ */
+static void
+refresh_fast(struct vcon_uart *u)
+{
+	struct vcon_uart_hot *h = &u->hot;
+	bool dlab = u->lcr & LCR_DLAB;
+
+	/*
+	 * THR: one more byte into a FIFO that is not full (a full one drains
+	 * first), at the ring's start (the inline store needs no wrap; a
+	 * drain that empties the FIFO restarts it there); clearing a latched
+	 * THRE may not lower the line, so ETBEI off or THRE taken.
+	 */
+	h->tx_fill = 0;
+	if (!dlab && h->tx.head == 0 &&
+	    !((u->ier & IER_ETBEI) && h->thr_ipending))
+		h->tx_fill = u->cap;
+	/*
+	 * LSR: no error bits to clear, THRE shown (no refusal), and the held
+	 * bytes either count as sent (lsr_may_defer, short of a full FIFO)
+	 * or there are none.
+	 */
+	h->lsr_below = 0;
+	if (!u->lsr_err && !u->tx_blocked) {
+		h->lsr_below = lsr_may_defer(u) ? u->cap : 1;
+		h->lsr = LSR_THRE | LSR_TEMT;
+		if (fifo_on(u) && u->rx_nflagged)
+			reg_set(&h->lsr, LSR_RXFE);
+	}
+	/*
+	 * RBR: FIFO mode, no flagged byte (nothing for LSR to reveal), no
+	 * timeout latched (the read clears it), and with ERBFI the FIFO
+	 * stays at or above the trigger level, so the line stays as it is.
+	 */
+	h->rx_keep = UINT32_MAX;
+	if (!dlab && fifo_on(u) && !u->rx_nflagged && !u->cti_pending)
+		h->rx_keep = (u->ier & IER_ERBFI) ? u->trigger : 0;
+}
+
 static inline uint8_t
 read_lsr(struct vcon_uart *u)
 {
 	uint8_t val = u->lsr_err;
 
-	if (u->rx.count)
+	if (u->hot.rx.count)
 		val |= LSR_DR;
-	if (u->tx.count == 0 || !u->tx_blocked) {
+	if (u->hot.tx.count == 0 || !u->tx_blocked) {
 		val |= LSR_THRE | LSR_TEMT;
-		u->tx.told = u->tx.count;
+		u->hot.tx.told = u->hot.tx.count;
 	}
-	if (fifo_on(u) && u->rx.nflagged)
+	if (fifo_on(u) && u->rx_nflagged)
 		val |= LSR_RXFE;
 	u->lsr_err = 0;
 	return val;
@@ -577,28 +633,34 @@ read_rbr(struct vcon_uart *u, uint64_t now_ns)
 {
 	uint8_t val;
 
-	if (u->rx.count) {
+	if (u->hot.rx.count) {
 		val = rx_pop(u);
 		/* The timeout restarts from this read. */
-		due_at_most(u, now_ns + 4 * u->char_ns);
+		due_at_most(u, now_ns + u->hot.cti_ns);
 	} else {
 		/* An empty FIFO reads 0; a 16450 keeps its last byte. */
 		val = fifo_on(u) ? 0 : u->rbr;
 	}
-	u->last_read_ns = now_ns;
+	u->hot.last_read_ns = now_ns;
 	u->cti_pending = false;
 	return val;
 }
 
-VCON_NOINLINE static uint8_t
-read_slow(struct vcon_uart *u, unsigned off, uint64_t now_ns)
+VCON_API uint8_t
+vcon_uart_read_call(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 {
 	uint8_t val = 0;
 	uint8_t id;
 
+	off &= 7;
 	catch_up(u, now_ns);
-	/* Any access but a THR write ends the burst; LSR may not need to. */
-	if (off != UART_LSR || !lsr_may_defer(u))
+	/*
+	 * Any access but a THR write ends the burst; LSR may not need to,
+	 * unless the FIFO is full (then the guest could not write a whole
+	 * FIFO more without the ring holding more than 2 * cap - 1).
+	 */
+	if (off != UART_LSR || !lsr_may_defer(u) ||
+	    u->hot.tx.count >= u->cap)
 		tx_drain(u, now_ns);
 	switch (off) {
 	case UART_RBR:
@@ -617,7 +679,7 @@ read_slow(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 		}
 		/* Reading IIR clears THRE only when THRE is what it shows. */
 		if (id == IIR_THRI)
-			u->thr_ipending = false;
+			u->hot.thr_ipending = false;
 		break;
 	case UART_LCR:
 		val = u->lcr;
@@ -640,36 +702,11 @@ read_slow(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 	return val;
 }
 
-/*
- * The per-byte accesses of a driver moving data, short of the general path
- * when nothing is due (now < due_ns) and nothing is to drain: what
- * settle() then has to do is all that can change.
- */
-VCON_API uint8_t
-vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
+VCON_API void
+vcon_uart_write_call(struct vcon_uart *u, unsigned off, uint8_t val,
+		     uint64_t now_ns)
 {
-	uint8_t val;
-
 	off &= 7;
-	if (now_ns < u->due_ns) {
-		if (off == UART_LSR && lsr_may_defer(u)) {
-			val = read_lsr(u);
-			settle(u);
-			return val;
-		}
-		if (off == UART_RBR && u->tx.count == 0 &&
-		    !(u->lcr & LCR_DLAB)) {
-			val = read_rbr(u, now_ns);
-			settle(u);
-			return val;
-		}
-	}
-	return read_slow(u, off, now_ns);
-}
-
-VCON_NOINLINE static void
-write_slow(struct vcon_uart *u, unsigned off, uint8_t val, uint64_t now_ns)
-{
 	catch_up(u, now_ns);
 	/* A THR write adds to the burst; anything else ends it. */
 	if (off != UART_THR || (u->lcr & LCR_DLAB))
@@ -679,7 +716,7 @@ write_slow(struct vcon_uart *u, unsigned off, uint8_t val, uint64_t now_ns)
 		if (u->lcr & LCR_DLAB) {
 			u->dll = val;
 			update_char_time(u);
-			u->due_ns = next_deadline(u);
+			u->hot.due_ns = next_deadline(u);
 		} else {
 			thr_write(u, val, now_ns);
 		}
@@ -688,7 +725,7 @@ write_slow(struct vcon_uart *u, unsigned off, uint8_t val, uint64_t now_ns)
 		if (u->lcr & LCR_DLAB) {
 			u->dlm = val;
 			update_char_time(u);
-			u->due_ns = next_deadline(u);
+			u->hot.due_ns = next_deadline(u);
 		} else {
 			write_ier(u, val);
 		}
@@ -714,35 +751,14 @@ write_slow(struct vcon_uart *u, unsigned off, uint8_t val, uint64_t now_ns)
 	settle(u);
 }
 
-VCON_API void
-vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
-		uint64_t now_ns)
-{
-	struct tx_fifo *f = &u->tx;
-
-	off &= 7;
-	/*
-	 * One more byte for a burst under way, short of filling the FIFO:
-	 * no deadline moves and, THRE already taken, no interrupt changes.
-	 */
-	if (off == UART_THR && now_ns < u->due_ns && f->count != 0 &&
-	    f->count + 1 < u->cap && !u->thr_ipending &&
-	    !(u->lcr & LCR_DLAB)) {
-		f->data[(f->head + f->count) & (FIFO_MAX - 1)] = val;
-		f->count++;
-		return;
-	}
-	write_slow(u, off, val, now_ns);
-}
-
 /* ---- host side */
 
 VCON_API size_t
 vcon_uart_rx_room(const struct vcon_uart *u)
 {
-	if (loopback(u) || u->rx.count >= u->cap)
+	if (loopback(u) || u->hot.rx.count >= u->cap)
 		return 0;
-	return u->cap - u->rx.count;
+	return u->cap - u->hot.rx.count;
 }
 
 VCON_API size_t
@@ -760,18 +776,18 @@ vcon_uart_receive(struct vcon_uart *u, const uint8_t *buf, size_t len,
 		 * rx_push for a run that fits: no overrun, no error flags
 		 * (so nothing for LSR to reveal), one timeout restart.
 		 */
-		struct rx_fifo *f = &u->rx;
+		struct vcon_uart_ring *f = &u->hot.rx;
 
 		for (i = 0; i < len; i++) {
 			unsigned at = (f->head + f->count + (unsigned)i) &
 				      (FIFO_MAX - 1);
 
 			f->data[at] = buf[i];
-			f->flags[at] = 0;
+			u->rx_flags[at] = 0;
 		}
 		f->count += (unsigned)len;
 		u->last_rx_ns = now_ns;
-		due_at_most(u, now_ns + 4 * u->char_ns);
+		due_at_most(u, now_ns + u->hot.cti_ns);
 	} else {
 		for (i = 0; i < len; i++)
 			rx_push(u, buf[i], 0, now_ns);
@@ -791,7 +807,7 @@ vcon_uart_receive_force(struct vcon_uart *u, const uint8_t *buf, size_t len,
 		return 0;
 	catch_up(u, now_ns);
 	for (i = 0; i < len; i++) {
-		if (u->rx.count < u->cap)
+		if (u->hot.rx.count < u->cap)
 			u->stats.rx_bytes++;
 		rx_push(u, buf[i], 0, now_ns);
 	}
@@ -826,7 +842,7 @@ VCON_API void
 vcon_uart_tx_ready(struct vcon_uart *u, uint64_t now_ns)
 {
 	u->tx_blocked = false;
-	due_at_most(u, u->tx_deadline);
+	due_at_most(u, u->hot.tx_deadline);
 	catch_up(u, now_ns);
 	tx_drain(u, now_ns);
 	settle(u);
@@ -835,7 +851,7 @@ vcon_uart_tx_ready(struct vcon_uart *u, uint64_t now_ns)
 VCON_API void
 vcon_uart_tick(struct vcon_uart *u, uint64_t now_ns)
 {
-	u->armed_ns = VCON_NO_DEADLINE;
+	u->hot.armed_ns = disarmed(u);
 	catch_up(u, now_ns);
 	settle(u);
 }
@@ -860,14 +876,15 @@ power_on(struct vcon_uart *u)
 	u->lsr_err = 0;
 	u->msr_delta = 0;
 	u->msr_in = modem_inputs(u);
-	u->thr_ipending = false;
+	u->hot.thr_ipending = false;
 	u->cti_pending = false;
 	u->tx_blocked = false;
-	u->rx.head = u->rx.count = u->rx.nflagged = 0;
-	u->tx.head = u->tx.count = u->tx.told = 0;
+	u->hot.rx.head = u->hot.rx.count = u->rx_nflagged = 0;
+	u->hot.tx.head = u->hot.tx.count = u->hot.tx.told = 0;
 	update_trigger(u);
 	update_char_time(u);
-	u->due_ns = VCON_NO_DEADLINE;
+	u->hot.due_ns = VCON_NO_DEADLINE;
+	refresh_fast(u);
 }
 
 VCON_API int
@@ -889,7 +906,7 @@ vcon_uart_new(const struct vcon_uart_config *cfg, struct vcon_uart **out)
 	u->host_lines = VCON_UART_CTS | VCON_UART_DSR | VCON_UART_DCD;
 	/* 9600 baud until the guest programs the divisor, as PC firmware. */
 	u->dll = 0x0c;
-	u->armed_ns = VCON_NO_DEADLINE;
+	u->hot.armed_ns = disarmed(u);
 	power_on(u);
 	*out = u;
 	return 0;
@@ -909,7 +926,7 @@ vcon_uart_reset(struct vcon_uart *u, uint64_t now_ns)
 			u->cfg.line.set_break(u->cfg.line.ctx, false);
 	}
 	power_on(u);
-	u->last_rx_ns = u->last_read_ns = now_ns;
+	u->last_rx_ns = u->hot.last_read_ns = now_ns;
 	settle(u);
 }
 
@@ -931,20 +948,20 @@ vcon_uart_save(const struct vcon_uart *u, struct vcon_uart_state *st)
 	st->dll = u->dll;
 	st->dlm = u->dlm;
 	st->modem_lines = u->host_lines;
-	st->thr_ipending = u->thr_ipending;
+	st->thr_ipending = u->hot.thr_ipending;
 	st->cti_pending = u->cti_pending;
-	st->rx_count = u->rx.count;
-	st->tx_count = u->tx.count;
-	for (i = 0; i < u->rx.count; i++) {
-		unsigned at = (u->rx.head + i) & (FIFO_MAX - 1);
+	st->rx_count = u->hot.rx.count;
+	st->tx_count = u->hot.tx.count;
+	for (i = 0; i < u->hot.rx.count; i++) {
+		unsigned at = (u->hot.rx.head + i) & (FIFO_MAX - 1);
 
-		st->rx[i] = u->rx.data[at];
-		st->rx_flags[i] = u->rx.flags[at];
+		st->rx[i] = u->hot.rx.data[at];
+		st->rx_flags[i] = u->rx_flags[at];
 	}
-	for (i = 0; i < u->tx.count; i++)
-		st->tx[i] = u->tx.data[(u->tx.head + i) & (FIFO_MAX - 1)];
+	for (i = 0; i < u->hot.tx.count; i++)
+		st->tx[i] = u->hot.tx.data[(u->hot.tx.head + i) & (FIFO_MAX - 1)];
 	st->last_rx_ns = u->last_rx_ns;
-	st->last_read_ns = u->last_read_ns;
+	st->last_read_ns = u->hot.last_read_ns;
 }
 
 VCON_API int
@@ -978,37 +995,37 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 	u->host_lines = st->modem_lines;
 	u->msr_in = modem_inputs(u);
 	u->msr_delta = (uint8_t)(st->msr & MSR_DELTAS);
-	u->thr_ipending = st->thr_ipending;
+	u->hot.thr_ipending = st->thr_ipending;
 	u->cti_pending = st->cti_pending;
 	u->cap = cap;
 	u->tx_blocked = false;
-	u->rx.head = 0;
-	u->rx.count = st->rx_count;
-	u->rx.nflagged = 0;
+	u->hot.rx.head = 0;
+	u->hot.rx.count = st->rx_count;
+	u->rx_nflagged = 0;
 	for (i = 0; i < st->rx_count; i++) {
-		u->rx.data[i] = st->rx[i];
-		u->rx.flags[i] = (uint8_t)(st->rx_flags[i] & LSR_CHAR_ERRORS);
-		if (u->rx.flags[i])
-			u->rx.nflagged++;
+		u->hot.rx.data[i] = st->rx[i];
+		u->rx_flags[i] = (uint8_t)(st->rx_flags[i] & LSR_CHAR_ERRORS);
+		if (u->rx_flags[i])
+			u->rx_nflagged++;
 	}
-	u->tx.head = 0;
-	u->tx.count = st->tx_count;
+	u->hot.tx.head = 0;
+	u->hot.tx.count = st->tx_count;
 	/*
 	 * Whatever the guest was told, it may still write a whole FIFO; the
 	 * ring holds that only where LSR may defer (lsr_may_defer).
 	 */
 	if (room_to_defer(cap))
-		u->tx.told = st->tx_count < cap ? st->tx_count : cap - 1;
+		u->hot.tx.told = st->tx_count < cap ? st->tx_count : cap - 1;
 	else
-		u->tx.told = 0;
-	memcpy(u->tx.data, st->tx, st->tx_count);
+		u->hot.tx.told = 0;
+	memcpy(u->hot.tx.data, st->tx, st->tx_count);
 	u->last_rx_ns = st->last_rx_ns;
-	u->last_read_ns = st->last_read_ns;
-	u->tx_deadline = now_ns;
+	u->hot.last_read_ns = st->last_read_ns;
+	u->hot.tx_deadline = now_ns;
 	update_trigger(u);
 	update_char_time(u);
-	u->due_ns = next_deadline(u);
-	u->armed_ns = VCON_NO_DEADLINE;
+	u->hot.due_ns = next_deadline(u);
+	u->hot.armed_ns = disarmed(u);
 	settle(u);
 	return 0;
 }

@@ -144,25 +144,131 @@ VCON_API void
 vcon_uart_reset(struct vcon_uart *u, uint64_t now_ns);
 
 /*
- * vcon_uart_read - guest read of the register at off (0-7; higher bits of
- * off are ignored).
+ * vcon_uart_read_call - guest read of the register at off (0-7; higher
+ * bits of off are ignored), as a function call.
  *
  * Returns: the register value. Reads have the chip's side effects
  * (RBR pops the FIFO, IIR clears a THRE interrupt, LSR clears errors, MSR
  * clears deltas).
  * Context: serialize per instance. May call the sink, irq and timer.
+ *
+ * C callers use vcon_uart_read() below, which answers the per-byte
+ * accesses inline and calls this for the rest; bindings that cannot use
+ * inline functions call this for every access, with the same result.
  */
 VCON_API uint8_t
-vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns);
+vcon_uart_read_call(struct vcon_uart *u, unsigned off, uint64_t now_ns);
 
 /*
- * vcon_uart_write - guest write of val to the register at off (0-7).
+ * vcon_uart_write_call - guest write of val to the register at off (0-7),
+ * as a function call; vcon_uart_write() below is the inline entry.
  *
  * Context: serialize per instance. May call the sink, irq, timer and line.
  */
 VCON_API void
+vcon_uart_write_call(struct vcon_uart *u, unsigned off, uint8_t val,
+		     uint64_t now_ns);
+
+/*
+ * The state that the inline accesses below read and write. It is the
+ * first member of every struct vcon_uart, so a struct vcon_uart pointer
+ * is also a pointer to it (C11 6.7.2.1p15), and its layout is part of this
+ * library's ABI: a change to it changes the soname. Nothing outside
+ * vcon_uart_read/write may touch it. The library keeps the three limits
+ * (tx_fill, lsr_below, rx_keep) such that an inline access does exactly
+ * what the call would, and no more than it: no callback, no deadline the
+ * timer does not already cover, no change of the interrupt level
+ * (docs/uart-model.md, "Inline accesses").
+ */
+#define VCON_UART_RING 64 /* ring size of either FIFO */
+
+struct vcon_uart_ring {
+	uint8_t data[VCON_UART_RING];
+	uint32_t head, count;
+	uint32_t told; /* TX: oldest held bytes that LSR has shown as sent */
+};
+
+struct vcon_uart_hot {
+	uint64_t due_ns;       /* no timed work is due before this */
+	uint64_t armed_ns;     /* deadline the timer already covers */
+	uint64_t tx_deadline;  /* when the oldest held TX byte must leave */
+	uint64_t char_ns;      /* one character time */
+	uint64_t cti_ns;       /* four character times: the RX timeout */
+	uint64_t last_read_ns; /* last RBR read */
+	uint32_t tx_fill;      /* THR inline while tx.count < tx_fill */
+	uint32_t lsr_below;    /* LSR inline while tx.count < lsr_below */
+	uint32_t rx_keep;      /* RBR inline while rx.count > rx_keep */
+	uint8_t lsr;           /* LSR (less DR) as an inline read shows it */
+	bool thr_ipending;     /* THRE interrupt latched */
+	struct vcon_uart_ring tx, rx;
+};
+
+/*
+ * vcon_uart_read - guest read of the register at off (0-7; higher bits of
+ * off are ignored).
+ *
+ * Returns: the register value, with the chip's side effects, as
+ * vcon_uart_read_call. An LSR read, and an RBR read with data waiting,
+ * are answered inline when nothing else is due.
+ * Context: serialize per instance. May call the sink, irq and timer.
+ */
+static inline uint8_t
+vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
+{
+	struct vcon_uart_hot *h = (struct vcon_uart_hot *)(void *)u;
+
+	if (now_ns < h->due_ns) {
+		if (off == 5 && h->tx.count < h->lsr_below) {
+			h->tx.told = h->tx.count;
+			return (uint8_t)(h->lsr | (h->rx.count != 0));
+		}
+		if (off == 0 && h->rx.count > h->rx_keep && h->tx.count == 0 &&
+		    now_ns + h->cti_ns >= h->due_ns) {
+			uint8_t val = h->rx.data[h->rx.head];
+
+			h->rx.head = (h->rx.head + 1) & (VCON_UART_RING - 1);
+			h->rx.count--;
+			h->last_read_ns = now_ns;
+			return val;
+		}
+	}
+	return vcon_uart_read_call(u, off, now_ns);
+}
+
+/*
+ * vcon_uart_write - guest write of val to the register at off (0-7).
+ *
+ * A THR write that adds to the transmit FIFO short of filling it is done
+ * inline when nothing else is due; the rest is vcon_uart_write_call.
+ * Context: serialize per instance. May call the sink, irq, timer and line.
+ */
+static inline void
 vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
-		uint64_t now_ns);
+		uint64_t now_ns)
+{
+	struct vcon_uart_hot *h = (struct vcon_uart_hot *)(void *)u;
+
+	uint32_t n = h->tx.count;
+
+	if (off == 0 && now_ns < h->due_ns && n < h->tx_fill) {
+		if (n == 0) {
+			/* A burst starts: its deadline must be armed already. */
+			uint64_t d = now_ns + h->char_ns;
+
+			if (d < h->armed_ns)
+				goto call;
+			h->tx_deadline = d;
+			if (d < h->due_ns)
+				h->due_ns = d;
+			h->thr_ipending = false;
+		}
+		h->tx.data[n] = val; /* tx_fill is 0 unless tx.head is 0 */
+		h->tx.count = n + 1;
+		return;
+	}
+call:
+	vcon_uart_write_call(u, off, val, now_ns);
+}
 
 /*
  * vcon_uart_receive - offer host bytes to the guest side.
