@@ -55,7 +55,8 @@ struct vcon_uart {
 	bool irq_level;    /* as last reported */
 	bool tx_blocked;   /* the sink refused; wait for tx_ready */
 
-	uint8_t rx_flags[FIFO_MAX]; /* LSR_PE/FE/BI that came with each byte */
+	/* LSR_PE/FE/BI that came with each byte; 0 in every empty slot */
+	uint8_t rx_flags[FIFO_MAX];
 	unsigned rx_nflagged;       /* entries with flags, for LSR bit 7 */
 
 	uint64_t last_rx_ns;   /* last byte received */
@@ -262,8 +263,10 @@ rx_pop(struct vcon_uart *u)
 	struct vcon_uart_ring *f = &u->hot.rx;
 	uint8_t byte = f->data[f->head];
 
-	if (u->rx_flags[f->head])
+	if (u->rx_flags[f->head]) {
 		u->rx_nflagged--;
+		u->rx_flags[f->head] = 0;
+	}
 	f->head = (f->head + 1) & (FIFO_MAX - 1);
 	f->count--;
 	reveal_head(u);
@@ -276,6 +279,7 @@ rx_reset(struct vcon_uart *u)
 	u->hot.rx.head = 0;
 	u->hot.rx.count = 0;
 	u->rx_nflagged = 0;
+	memset(u->rx_flags, 0, sizeof(u->rx_flags));
 	u->cti_pending = false;
 	reg_clear(&u->lsr_err, LSR_CHAR_ERRORS);
 }
@@ -777,14 +781,12 @@ vcon_uart_receive(struct vcon_uart *u, const uint8_t *buf, size_t len,
 		 * (so nothing for LSR to reveal), one timeout restart.
 		 */
 		struct vcon_uart_ring *f = &u->hot.rx;
+		unsigned at = (f->head + f->count) & (FIFO_MAX - 1);
+		size_t first = FIFO_MAX - at < len ? FIFO_MAX - at : len;
 
-		for (i = 0; i < len; i++) {
-			unsigned at = (f->head + f->count + (unsigned)i) &
-				      (FIFO_MAX - 1);
-
-			f->data[at] = buf[i];
-			u->rx_flags[at] = 0;
-		}
+		/* Empty slots already carry no flags (rx_pop). */
+		memcpy(f->data + at, buf, first);
+		memcpy(f->data, buf + first, len - first);
 		f->count += (unsigned)len;
 		u->last_rx_ns = now_ns;
 		due_at_most(u, now_ns + u->hot.cti_ns);
@@ -880,6 +882,7 @@ power_on(struct vcon_uart *u)
 	u->cti_pending = false;
 	u->tx_blocked = false;
 	u->hot.rx.head = u->hot.rx.count = u->rx_nflagged = 0;
+	memset(u->rx_flags, 0, sizeof(u->rx_flags));
 	u->hot.tx.head = u->hot.tx.count = u->hot.tx.told = 0;
 	update_trigger(u);
 	update_char_time(u);
@@ -1002,6 +1005,7 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 	u->hot.rx.head = 0;
 	u->hot.rx.count = st->rx_count;
 	u->rx_nflagged = 0;
+	memset(u->rx_flags, 0, sizeof(u->rx_flags));
 	for (i = 0; i < st->rx_count; i++) {
 		u->hot.rx.data[i] = st->rx[i];
 		u->rx_flags[i] = (uint8_t)(st->rx_flags[i] & LSR_CHAR_ERRORS);
