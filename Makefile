@@ -165,6 +165,9 @@ build/asan/test_%: build/asan/tests/unit/test_%.o \
 	$(quiet) LD $@
 	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ -lcmocka -pthread -lutil
 
+# The UART tests hold the inline accesses to a build without them.
+build/asan/test_uart16550: build/asan/tests/lib/uart_ref.o
+
 build/asan/examples/%.o: examples/%.c
 	@mkdir -p $(@D)
 	$(quiet) CC $<
@@ -297,12 +300,14 @@ build/e2e-watch: bench/e2e_watch.c
 	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $<
 
 # ---- fuzzers: clang, libFuzzer
-FUZZ_CFLAGS = -std=c11 -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS = -std=c11 -Iinclude -Itests/lib -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS)
 	@mkdir -p $(@D)
 	$(quiet) CLANG $<
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+build/fuzz/fuzz_uart: tests/lib/uart_ref.c $(wildcard lib/*.h)
 
 fuzz: $(FUZZ_BINS)
 

@@ -13,8 +13,11 @@
  *   case=polled_tx impl=libvcon ns_per_byte=.. min_ns_per_byte=..
  *   bytes_per_s=.. sink_calls_per_byte=.. mallocs=0
  * --smoke runs tiny sizes (make check); it never judges the times.
- * Each case runs on libvcon and on impl=floor (uart_floor.c), the least a
- * model behind out-of-line calls could do, for the cost of the calls.
+ * Each case runs on libvcon (vcon_uart_read/write, inline where they can
+ * be), on impl=call (the same model through vcon_uart_read_call/
+ * write_call only, as bindings from other languages reach it), and on
+ * impl=floor (uart_floor.c), the least a model behind out-of-line calls
+ * could do, for the cost of the calls.
  * bench/superio prints the same lines for rust-vmm's vm-superio, and
  * bench/uart_compare prints the ratios.
  */
@@ -123,6 +126,14 @@ new_uart(struct sink *s)
 #define NAME(x) x##_libvcon
 #include "uart_drivers.h"
 
+/* The same model through the out-of-line calls, as other languages get it. */
+#define MODEL struct vcon_uart
+#define RD(u, off) vcon_uart_read_call(u, off, 0)
+#define WR(u, off, val) vcon_uart_write_call(u, off, val, 0)
+#define RECV(u, buf, len) vcon_uart_receive(u, buf, len, 0)
+#define NAME(x) x##_call
+#include "uart_drivers.h"
+
 #define MODEL struct floor_uart
 #define RD(u, off) floor_read(u, off)
 #define WR(u, off, val) floor_write(u, off, val)
@@ -141,8 +152,8 @@ cmp_u64(const void *a, const void *b)
 enum which { POLLED, IRQ, RX };
 static const char *const names[] = { "polled_tx", "irq_tx", "rx" };
 
-enum impl { LIBVCON, FLOOR };
-static const char *const impls[] = { "libvcon", "floor" };
+enum impl { LIBVCON, CALL, FLOOR };
+static const char *const impls[] = { "libvcon", "call", "floor" };
 
 struct model {
 	enum impl impl;
@@ -155,7 +166,7 @@ model_init(struct model *m, enum impl impl, struct sink *s)
 {
 	memset(m, 0, sizeof(*m));
 	m->impl = impl;
-	if (impl == LIBVCON) {
+	if (impl != FLOOR) {
 		m->u = new_uart(s);
 	} else {
 		m->fl.sink = sink_write;
@@ -166,7 +177,7 @@ model_init(struct model *m, enum impl impl, struct sink *s)
 static void
 model_fini(struct model *m)
 {
-	if (m->impl == LIBVCON)
+	if (m->impl != FLOOR)
 		vcon_uart_free(m->u);
 }
 
@@ -182,6 +193,13 @@ drive(struct model *m, enum which w, const uint8_t *data, size_t n,
 			irq_tx_libvcon(m->u, data, n);
 		else
 			return rx_libvcon(m->u, data, n, out);
+	} else if (m->impl == CALL) {
+		if (w == POLLED)
+			polled_tx_call(m->u, data, n);
+		else if (w == IRQ)
+			irq_tx_call(m->u, data, n);
+		else
+			return rx_call(m->u, data, n, out);
 	} else {
 		if (w == POLLED)
 			polled_tx_floor(&m->fl, data, n);
@@ -262,6 +280,7 @@ main(int argc, char **argv)
 
 	for (w = POLLED; w <= RX; w++) {
 		run_case(w, LIBVCON, n, reps);
+		run_case(w, CALL, n, reps);
 		run_case(w, FLOOR, n, reps);
 	}
 	return 0;

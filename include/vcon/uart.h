@@ -154,7 +154,8 @@ vcon_uart_reset(struct vcon_uart *u, uint64_t now_ns);
  *
  * C callers use vcon_uart_read() below, which answers the per-byte
  * accesses inline and calls this for the rest; bindings that cannot use
- * inline functions call this for every access, with the same result.
+ * inline functions call this for every access, with the same result
+ * (it tries the same inline part first).
  */
 VCON_API uint8_t
 vcon_uart_read_call(struct vcon_uart *u, unsigned off, uint64_t now_ns);
@@ -204,70 +205,97 @@ struct vcon_uart_hot {
 };
 
 /*
+ * vcon_uart_read_inline - the part of a guest read done without a call:
+ * an LSR read, or an RBR read with data waiting, when nothing else is
+ * due. Returns true with *val set if it did the read, false (nothing
+ * changed) if the read needs vcon_uart_read_call.
+ */
+static inline bool
+vcon_uart_read_inline(struct vcon_uart *u, unsigned off, uint64_t now_ns,
+		      uint8_t *val)
+{
+	struct vcon_uart_hot *h = (struct vcon_uart_hot *)(void *)u;
+
+	if (now_ns >= h->due_ns)
+		return false;
+	if (off == 5 && h->tx.count < h->lsr_below) {
+		h->tx.told = h->tx.count;
+		*val = (uint8_t)(h->lsr | (h->rx.count != 0));
+		return true;
+	}
+	if (off == 0 && h->rx.count > h->rx_keep && h->tx.count == 0 &&
+	    now_ns + h->cti_ns >= h->due_ns) {
+		*val = h->rx.data[h->rx.head];
+		h->rx.head = (h->rx.head + 1) & (VCON_UART_RING - 1);
+		h->rx.count--;
+		h->last_read_ns = now_ns;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * vcon_uart_write_inline - the part of a guest write done without a call:
+ * a THR write into a transmit FIFO that is not full, when nothing else is
+ * due. Returns true if it did the write, false (nothing changed) if the
+ * write needs vcon_uart_write_call.
+ */
+static inline bool
+vcon_uart_write_inline(struct vcon_uart *u, unsigned off, uint8_t val,
+		       uint64_t now_ns)
+{
+	struct vcon_uart_hot *h = (struct vcon_uart_hot *)(void *)u;
+	uint32_t n = h->tx.count;
+
+	if (off != 0 || now_ns >= h->due_ns || n >= h->tx_fill)
+		return false;
+	if (n == 0) {
+		/* A burst starts: its deadline must be armed already. */
+		uint64_t d = now_ns + h->char_ns;
+
+		if (d < h->armed_ns)
+			return false;
+		h->tx_deadline = d;
+		if (d < h->due_ns)
+			h->due_ns = d;
+		h->thr_ipending = false;
+	}
+	h->tx.data[n] = val; /* tx_fill is 0 unless tx.head is 0 */
+	h->tx.count = n + 1;
+	return true;
+}
+
+/*
  * vcon_uart_read - guest read of the register at off (0-7; higher bits of
  * off are ignored).
  *
  * Returns: the register value, with the chip's side effects, as
- * vcon_uart_read_call. An LSR read, and an RBR read with data waiting,
- * are answered inline when nothing else is due.
+ * vcon_uart_read_call: inline where vcon_uart_read_inline can, else the
+ * call.
  * Context: serialize per instance. May call the sink, irq and timer.
  */
 static inline uint8_t
 vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 {
-	struct vcon_uart_hot *h = (struct vcon_uart_hot *)(void *)u;
+	uint8_t val;
 
-	if (now_ns < h->due_ns) {
-		if (off == 5 && h->tx.count < h->lsr_below) {
-			h->tx.told = h->tx.count;
-			return (uint8_t)(h->lsr | (h->rx.count != 0));
-		}
-		if (off == 0 && h->rx.count > h->rx_keep && h->tx.count == 0 &&
-		    now_ns + h->cti_ns >= h->due_ns) {
-			uint8_t val = h->rx.data[h->rx.head];
-
-			h->rx.head = (h->rx.head + 1) & (VCON_UART_RING - 1);
-			h->rx.count--;
-			h->last_read_ns = now_ns;
-			return val;
-		}
-	}
+	if (vcon_uart_read_inline(u, off, now_ns, &val))
+		return val;
 	return vcon_uart_read_call(u, off, now_ns);
 }
 
 /*
- * vcon_uart_write - guest write of val to the register at off (0-7).
+ * vcon_uart_write - guest write of val to the register at off (0-7), as
+ * vcon_uart_write_call: inline where vcon_uart_write_inline can.
  *
- * A THR write that adds to the transmit FIFO short of filling it is done
- * inline when nothing else is due; the rest is vcon_uart_write_call.
  * Context: serialize per instance. May call the sink, irq, timer and line.
  */
 static inline void
 vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
 		uint64_t now_ns)
 {
-	struct vcon_uart_hot *h = (struct vcon_uart_hot *)(void *)u;
-
-	uint32_t n = h->tx.count;
-
-	if (off == 0 && now_ns < h->due_ns && n < h->tx_fill) {
-		if (n == 0) {
-			/* A burst starts: its deadline must be armed already. */
-			uint64_t d = now_ns + h->char_ns;
-
-			if (d < h->armed_ns)
-				goto call;
-			h->tx_deadline = d;
-			if (d < h->due_ns)
-				h->due_ns = d;
-			h->thr_ipending = false;
-		}
-		h->tx.data[n] = val; /* tx_fill is 0 unless tx.head is 0 */
-		h->tx.count = n + 1;
-		return;
-	}
-call:
-	vcon_uart_write_call(u, off, val, now_ns);
+	if (!vcon_uart_write_inline(u, off, val, now_ns))
+		vcon_uart_write_call(u, off, val, now_ns);
 }
 
 /*

@@ -13,11 +13,12 @@
  *    sink took are exactly the THR bytes written outside loopback, in
  *    order, minus those still held and those counted as dropped;
  *  - restore accepts a state just saved and rejects a bad version;
- *  - a twin UART that gets every operation too, but reaches the registers
- *    only through vcon_uart_read_call/write_call, answers every read the
- *    same and shows the same state, counters, interrupt level, timer
- *    deadline and sink bytes: the inline paths of <vcon/uart.h> do
- *    exactly what the calls do.
+ *  - a twin built with no inline accesses (tests/lib/uart_ref.c) gets
+ *    every operation too and answers every read the same, with the same
+ *    state, counters, interrupt level, timer deadline and sink bytes,
+ *    while the fuzzed UART is reached through vcon_uart_read/write or,
+ *    as bindings do, the _call functions: the inline paths of
+ *    <vcon/uart.h> do exactly what the general path does.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +27,8 @@
 #include <string.h>
 
 #include <vcon/uart.h>
+
+#include "uart_ref.h"
 
 #define check(cond)                                                           \
 	do {                                                                  \
@@ -51,7 +54,7 @@ struct fz {
 	uint8_t lcr, mcr;       /* shadow of what we wrote */
 };
 
-/* The twin: the same UART driven through the out-of-line calls. */
+/* The twin: the reference build, with no inline accesses. */
 struct twin {
 	struct fz *f;           /* for the sink's take */
 	struct vcon_uart *u;
@@ -102,11 +105,11 @@ make_twin(struct twin *t, struct fz *f)
 		.timer = { .arm = twin_arm, .ctx = t },
 	};
 
-	vcon_uart_free(t->u);
+	ref_uart_free(t->u);
 	memset(t, 0, sizeof(*t));
 	t->f = f;
 	t->deadline = VCON_NO_DEADLINE;
-	check(vcon_uart_new(&cfg, &t->u) == 0);
+	check(ref_uart_new(&cfg, &t->u) == 0);
 }
 
 static void
@@ -118,12 +121,12 @@ same_as_twin(const struct fz *f, const struct twin *t)
 	check(t->level == f->level);
 	check(t->deadline == f->deadline);
 	vcon_uart_save(f->u, &a);
-	vcon_uart_save(t->u, &b);
+	ref_uart_save(t->u, &b);
 	check(memcmp(&a, &b, sizeof(a)) == 0);
 	vcon_uart_get_stats(f->u, &sa);
-	vcon_uart_get_stats(t->u, &sb);
+	ref_uart_get_stats(t->u, &sb);
 	check(memcmp(&sa, &sb, sizeof(sa)) == 0);
-	check(vcon_uart_rx_room(f->u) == vcon_uart_rx_room(t->u));
+	check(vcon_uart_rx_room(f->u) == ref_uart_rx_room(t->u));
 	if (!f->overflow && t->ngot == f->ngot)
 		check(memcmp(t->got, f->got, f->ngot) == 0);
 	else if (!f->overflow)
@@ -250,8 +253,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1:
 		case 2:
 			/* off's high bits too: both must ignore them */
-			check(vcon_uart_read(f.u, a, f.now) ==
-			      vcon_uart_read_call(t.u, a, f.now));
+			check((op & 0x80 ? vcon_uart_read_call(f.u, a, f.now)
+					 : vcon_uart_read(f.u, a, f.now)) ==
+			      ref_uart_read_call(t.u, a, f.now));
 			break;
 		case 3:
 		case 4:
@@ -272,8 +276,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					f.overflow = true;
 				f.mcr = val;
 			}
-			vcon_uart_write(f.u, a, val, f.now);
-			vcon_uart_write_call(t.u, a, val, f.now);
+			if (op & 0x80)
+				vcon_uart_write_call(f.u, a, val, f.now);
+			else
+				vcon_uart_write(f.u, a, val, f.now);
+			ref_uart_write_call(t.u, a, val, f.now);
 			if (off == 2 && !f.overflow)
 				account_fcr(&f);
 			break;
@@ -282,34 +289,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (i = 0; i < n; i++)
 				buf[i] = next(&p, end);
 			check(vcon_uart_receive(f.u, buf, n, f.now) <= n);
-			(void)vcon_uart_receive(t.u, buf, n, f.now);
+			(void)ref_uart_receive(t.u, buf, n, f.now);
 			break;
 		case 7:
 			n = a % sizeof(buf);
 			for (i = 0; i < n; i++)
 				buf[i] = next(&p, end);
 			(void)vcon_uart_receive_force(f.u, buf, n, f.now);
-			(void)vcon_uart_receive_force(t.u, buf, n, f.now);
+			(void)ref_uart_receive_force(t.u, buf, n, f.now);
 			break;
 		case 8:
 			vcon_uart_send_break(f.u, f.now);
-			vcon_uart_send_break(t.u, f.now);
+			ref_uart_send_break(t.u, f.now);
 			break;
 		case 9:
 			vcon_uart_set_modem_lines(f.u, a & 0xf, f.now);
-			vcon_uart_set_modem_lines(t.u, a & 0xf, f.now);
+			ref_uart_set_modem_lines(t.u, a & 0xf, f.now);
 			break;
 		case 10:
 			f.take = a < 128 ? SIZE_MAX : (size_t)(a & 7);
 			vcon_uart_tx_ready(f.u, f.now);
-			vcon_uart_tx_ready(t.u, f.now);
+			ref_uart_tx_ready(t.u, f.now);
 			break;
 		case 11:
 			f.now += (uint64_t)a * 50000u;
 			if (f.now >= f.deadline) {
 				f.deadline = t.deadline = VCON_NO_DEADLINE;
 				vcon_uart_tick(f.u, f.now);
-				vcon_uart_tick(t.u, f.now);
+				ref_uart_tick(t.u, f.now);
 			}
 			break;
 		case 12:
@@ -317,13 +324,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check(vcon_uart_restore(f.u, &st, f.now) == 0);
 			st.version++;
 			check(vcon_uart_restore(f.u, &st, f.now) < 0);
-			vcon_uart_save(t.u, &st);
-			check(vcon_uart_restore(t.u, &st, f.now) == 0);
+			ref_uart_save(t.u, &st);
+			check(ref_uart_restore(t.u, &st, f.now) == 0);
 			/* A restore forgets the sink's refusal and retries. */
 			break;
 		case 13:
 			vcon_uart_reset(f.u, f.now);
-			vcon_uart_reset(t.u, f.now);
+			ref_uart_reset(t.u, f.now);
 			f.lcr = f.mcr = 0;
 			f.overflow = true; /* reset discards held bytes */
 			break;
@@ -332,7 +339,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		same_as_twin(&f, &t);
 	}
 	vcon_uart_free(f.u);
-	vcon_uart_free(t.u);
+	ref_uart_free(t.u);
 	f.u = NULL;
 	t.u = NULL;
 	return 0;

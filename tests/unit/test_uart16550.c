@@ -16,6 +16,7 @@
 #include <vcon/uart.h>
 
 #include "testutil.h"
+#include "uart_ref.h"
 
 /* PC16550D section 8 */
 #define RBR 0
@@ -972,13 +973,14 @@ test_uart_every_register_value_is_harmless(void **state)
 }
 
 /*
- * The inline accesses of <vcon/uart.h> against the out-of-line calls: two
- * UARTs get the same seeded program of guest drivers (polled console,
- * THRE-interrupt bursts, polled and interrupt-driven receive), register
- * noise, time, host input and sink refusals; one reaches its registers
- * through vcon_uart_read/write, the other through the _call functions.
+ * The inline accesses of <vcon/uart.h> against a build of the same model
+ * with none (tests/lib/uart_ref.c): three UARTs get the same seeded
+ * program of guest drivers (polled console, THRE-interrupt bursts, polled
+ * and interrupt-driven receive), register noise, time, host input and
+ * sink refusals; one reaches its registers through vcon_uart_read/write,
+ * one through the _call functions (as bindings do), one is the reference.
  * Every read, interrupt edge, timer deadline, sink byte and saved state
- * must be the same.
+ * must be the reference's.
  */
 static uint32_t
 xorshift(uint32_t *x)
@@ -989,180 +991,253 @@ xorshift(uint32_t *x)
 	return *x;
 }
 
-struct twins {
-	struct fx *a, *b; /* a inline, b through the calls */
+struct uart_api {
+	int (*make)(const struct vcon_uart_config *, struct vcon_uart **);
+	void (*destroy)(struct vcon_uart *);
+	uint8_t (*read)(struct vcon_uart *, unsigned, uint64_t);
+	void (*write)(struct vcon_uart *, unsigned, uint8_t, uint64_t);
+	size_t (*receive)(struct vcon_uart *, const uint8_t *, size_t,
+			  uint64_t);
+	size_t (*receive_force)(struct vcon_uart *, const uint8_t *, size_t,
+				uint64_t);
+	void (*send_break)(struct vcon_uart *, uint64_t);
+	void (*set_modem_lines)(struct vcon_uart *, unsigned, uint64_t);
+	void (*tx_ready)(struct vcon_uart *, uint64_t);
+	void (*tick)(struct vcon_uart *, uint64_t);
+	void (*save)(const struct vcon_uart *, struct vcon_uart_state *);
+	int (*restore)(struct vcon_uart *, const struct vcon_uart_state *,
+		       uint64_t);
+	void (*get_stats)(const struct vcon_uart *, struct vcon_uart_stats *);
 };
 
 static uint8_t
-twin_rd(struct twins *t, unsigned off)
+read_inline(struct vcon_uart *u, unsigned off, uint64_t now)
 {
-	uint8_t va = vcon_uart_read(t->a->u, off, t->a->now);
-	uint8_t vb = vcon_uart_read_call(t->b->u, off, t->b->now);
-
-	assert_int_equal(va, vb);
-	return va;
+	return vcon_uart_read(u, off, now);
 }
 
 static void
-twin_wr(struct twins *t, unsigned off, uint8_t val)
+write_inline(struct vcon_uart *u, unsigned off, uint8_t val, uint64_t now)
 {
-	vcon_uart_write(t->a->u, off, val, t->a->now);
-	vcon_uart_write_call(t->b->u, off, val, t->b->now);
+	vcon_uart_write(u, off, val, now);
+}
+
+#define LIB_API(rd, wr)                                                       \
+	{ vcon_uart_new, vcon_uart_free, rd, wr, vcon_uart_receive,           \
+	  vcon_uart_receive_force, vcon_uart_send_break,                      \
+	  vcon_uart_set_modem_lines, vcon_uart_tx_ready, vcon_uart_tick,      \
+	  vcon_uart_save, vcon_uart_restore, vcon_uart_get_stats }
+
+static const struct uart_api api_inline = LIB_API(read_inline, write_inline);
+static const struct uart_api api_call =
+	LIB_API(vcon_uart_read_call, vcon_uart_write_call);
+static const struct uart_api api_ref = {
+	ref_uart_new, ref_uart_free, ref_uart_read_call, ref_uart_write_call,
+	ref_uart_receive, ref_uart_receive_force, ref_uart_send_break,
+	ref_uart_set_modem_lines, ref_uart_tx_ready, ref_uart_tick,
+	ref_uart_save, ref_uart_restore, ref_uart_get_stats,
+};
+
+#define NSIDES 3 /* inline, call, reference (last) */
+
+struct side {
+	const struct uart_api *api;
+	struct vcon_uart *u;
+	struct irq_rec irq;
+	struct sink_rec sink;
+	struct timer_rec timer;
+	uint64_t now;
+};
+
+static void
+side_init(struct side *d, const struct uart_api *api, unsigned fifo_size)
+{
+	struct vcon_uart_config cfg = { .fifo_size = fifo_size };
+
+	memset(d, 0, sizeof(*d));
+	d->api = api;
+	cfg.irq = irq_rec_init(&d->irq);
+	cfg.tx = sink_rec_init(&d->sink);
+	cfg.timer = timer_rec_init(&d->timer);
+	assert_int_equal(api->make(&cfg, &d->u), 0);
+}
+
+static uint8_t
+all_rd(struct side *d, unsigned off)
+{
+	uint8_t ref = d[NSIDES - 1].api->read(d[NSIDES - 1].u, off,
+					      d[NSIDES - 1].now);
+	unsigned j;
+
+	for (j = 0; j < NSIDES - 1; j++)
+		assert_int_equal(d[j].api->read(d[j].u, off, d[j].now), ref);
+	return ref;
 }
 
 static void
-twins_agree(struct twins *t)
+all_wr(struct side *d, unsigned off, uint8_t val)
 {
-	struct vcon_uart_state sa, sb;
-	struct vcon_uart_stats ta, tb;
-	size_t i;
+	unsigned j;
 
-	assert_int_equal(t->a->irq.level, t->b->irq.level);
-	assert_int_equal(t->a->irq.nchanges, t->b->irq.nchanges);
-	assert_int_equal(t->a->irq.nspurious, 0);
-	assert_int_equal(t->a->timer.deadline, t->b->timer.deadline);
-	assert_int_equal(t->a->timer.arms, t->b->timer.arms);
-	assert_int_equal(t->a->sink.len, t->b->sink.len);
-	assert_int_equal(t->a->sink.calls, t->b->sink.calls);
-	for (i = 0; i < t->a->sink.len; i++)
-		assert_int_equal(t->a->sink.buf[i], t->b->sink.buf[i]);
-	vcon_uart_save(t->a->u, &sa);
-	vcon_uart_save(t->b->u, &sb);
-	assert_memory_equal(&sa, &sb, sizeof(sa));
-	vcon_uart_get_stats(t->a->u, &ta);
-	vcon_uart_get_stats(t->b->u, &tb);
-	assert_memory_equal(&ta, &tb, sizeof(ta));
+	for (j = 0; j < NSIDES; j++)
+		d[j].api->write(d[j].u, off, val, d[j].now);
 }
 
 static void
-twins_run(unsigned fifo_size, uint32_t seed)
+all_agree(struct side *d)
 {
-	struct twins t = { fx_new(fifo_size), fx_new(fifo_size) };
+	const struct side *r = &d[NSIDES - 1];
+	struct vcon_uart_state sa, sr;
+	struct vcon_uart_stats ta, tr;
+	unsigned j;
+
+	r->api->save(r->u, &sr);
+	r->api->get_stats(r->u, &tr);
+	for (j = 0; j < NSIDES - 1; j++) {
+		const struct side *a = &d[j];
+
+		assert_int_equal(a->irq.level, r->irq.level);
+		assert_int_equal(a->irq.nchanges, r->irq.nchanges);
+		assert_int_equal(a->irq.nspurious, 0);
+		assert_int_equal(a->timer.deadline, r->timer.deadline);
+		assert_int_equal(a->timer.arms, r->timer.arms);
+		assert_int_equal(a->sink.len, r->sink.len);
+		assert_int_equal(a->sink.calls, r->sink.calls);
+		if (r->sink.len)
+			assert_memory_equal(a->sink.buf, r->sink.buf,
+					    r->sink.len);
+		a->api->save(a->u, &sa);
+		assert_memory_equal(&sa, &sr, sizeof(sa));
+		a->api->get_stats(a->u, &ta);
+		assert_memory_equal(&ta, &tr, sizeof(ta));
+	}
+}
+
+static void
+sides_run(unsigned fifo_size, uint32_t seed)
+{
+	static const uint8_t reg[][2] = {
+		{ IER, 0 }, { IER, SPEC_IER_THRI }, { IER, SPEC_IER_RDI },
+		{ IER, 0x0f }, { FCR, 0x07 }, { FCR, 0x87 }, { FCR, 0xc1 },
+		{ FCR, 0x27 }, { FCR, 0 }, { LCR, 0x03 }, { LCR, 0x83 },
+		{ MCR, 0x0b }, { MCR, 0x1b },
+	};
+	struct side d[NSIDES];
 	uint8_t in[64];
-	unsigned step, k, n;
+	unsigned step, k, n, j;
 	uint32_t x = seed;
 
+	side_init(&d[0], &api_inline, fifo_size);
+	side_init(&d[1], &api_call, fifo_size);
+	side_init(&d[2], &api_ref, fifo_size);
 	for (step = 0; step < 20000; step++) {
 		uint32_t r = xorshift(&x);
-		struct fx *both[2] = { t.a, t.b };
-		unsigned j;
 
 		switch (r % 12) {
 		case 0: /* polled console, up to 40 bytes */
 			for (k = 0; k < (r >> 8) % 40; k++) {
-				for (n = 0; n < 4 && !(twin_rd(&t, LSR) &
+				for (n = 0; n < 4 && !(all_rd(d, LSR) &
 						       SPEC_LSR_THRE); n++)
 					;
-				twin_wr(&t, THR, (uint8_t)(r + k));
+				all_wr(d, THR, (uint8_t)(r + k));
 			}
 			break;
 		case 1: /* THRE interrupt handler */
-			(void)twin_rd(&t, IIR);
-			if (twin_rd(&t, LSR) & SPEC_LSR_THRE)
+			(void)all_rd(d, IIR);
+			if (all_rd(d, LSR) & SPEC_LSR_THRE)
 				for (k = 0; k < 16; k++)
-					twin_wr(&t, THR, (uint8_t)(r ^ k));
+					all_wr(d, THR, (uint8_t)(r ^ k));
 			break;
 		case 2: /* receive, then drain as a driver would */
 			n = (r >> 8) % 64;
 			for (k = 0; k < n; k++)
 				in[k] = (uint8_t)(r >> (k & 31));
-			for (j = 0; j < 2; j++)
-				(void)vcon_uart_receive(both[j]->u, in, n,
-							both[j]->now);
-			for (k = 0; k < 70 && (twin_rd(&t, LSR) &
-					       SPEC_LSR_DR); k++)
-				(void)twin_rd(&t, RBR);
+			for (j = 0; j < NSIDES; j++)
+				(void)d[j].api->receive(d[j].u, in, n, d[j].now);
+			for (k = 0; k < 70 && (all_rd(d, LSR) & SPEC_LSR_DR);
+			     k++)
+				(void)all_rd(d, RBR);
 			break;
 		case 3: /* a few RBR reads without looking */
 			for (k = 0; k < (r >> 8) % 8; k++)
-				(void)twin_rd(&t, RBR);
+				(void)all_rd(d, RBR);
 			break;
 		case 4: /* the setups drivers use, or noise */
-		case 5: {
-			static const uint8_t reg[][2] = {
-				{ IER, 0 }, { IER, SPEC_IER_THRI },
-				{ IER, SPEC_IER_RDI }, { IER, 0x0f },
-				{ FCR, 0x07 }, { FCR, 0x87 }, { FCR, 0xc1 },
-				{ FCR, 0x27 }, { FCR, 0 }, { LCR, 0x03 },
-				{ LCR, 0x83 }, { MCR, 0x0b }, { MCR, 0x1b },
-			};
-			const uint8_t *w = reg[(r >> 8) % (sizeof(reg) / sizeof(reg[0]))];
+		case 5:
+			if (r & 0x80000000u) {
+				all_wr(d, (r >> 16) & 7, (uint8_t)(r >> 20));
+			} else {
+				const uint8_t *w =
+					reg[(r >> 8) % (sizeof(reg) /
+							sizeof(reg[0]))];
 
-			if (r & 0x80000000u)
-				twin_wr(&t, (r >> 16) & 7, (uint8_t)(r >> 20));
-			else
-				twin_wr(&t, w[0], w[1]);
+				all_wr(d, w[0], w[1]);
+			}
 			break;
-		}
 		case 6:
-			(void)twin_rd(&t, (r >> 8) & 7);
+			(void)all_rd(d, (r >> 8) & 15); /* high bits ignored */
 			break;
 		case 7: /* time passes; the timer fires when due */
-			for (j = 0; j < 2; j++) {
-				both[j]->now += (r >> 8) % 400000;
-				if (both[j]->now >= both[j]->timer.deadline) {
-					both[j]->timer.deadline =
-						VCON_NO_DEADLINE;
-					vcon_uart_tick(both[j]->u, both[j]->now);
+			for (j = 0; j < NSIDES; j++) {
+				d[j].now += (r >> 8) % 400000;
+				if (d[j].now >= d[j].timer.deadline) {
+					d[j].timer.deadline = VCON_NO_DEADLINE;
+					d[j].api->tick(d[j].u, d[j].now);
 				}
 			}
 			break;
 		case 8: /* the sink slows down, refuses, recovers */
-			for (j = 0; j < 2; j++) {
-				both[j]->sink.refuse = (r >> 8) % 4 == 0;
-				both[j]->sink.limit =
+			for (j = 0; j < NSIDES; j++) {
+				d[j].sink.refuse = (r >> 8) % 4 == 0;
+				d[j].sink.limit =
 					(r >> 10) % 2 ? SIZE_MAX : (r >> 11) % 9;
 				if ((r >> 14) % 2)
-					vcon_uart_tx_ready(both[j]->u,
-							   both[j]->now);
+					d[j].api->tx_ready(d[j].u, d[j].now);
 			}
 			break;
 		case 9: /* host line events */
-			for (j = 0; j < 2; j++) {
+			for (j = 0; j < NSIDES; j++) {
 				if ((r >> 8) % 2)
-					vcon_uart_send_break(both[j]->u,
-							     both[j]->now);
+					d[j].api->send_break(d[j].u, d[j].now);
 				else
-					vcon_uart_set_modem_lines(
-						both[j]->u, (r >> 9) & 0xf,
-						both[j]->now);
+					d[j].api->set_modem_lines(
+						d[j].u, (r >> 9) & 0xf,
+						d[j].now);
 			}
 			break;
 		case 10: /* forced input: overruns */
 			n = (r >> 8) % 20;
 			memset(in, (int)(r >> 16), n);
-			for (j = 0; j < 2; j++)
-				(void)vcon_uart_receive_force(both[j]->u, in, n,
-							      both[j]->now);
+			for (j = 0; j < NSIDES; j++)
+				(void)d[j].api->receive_force(d[j].u, in, n,
+							      d[j].now);
 			break;
 		case 11: /* snapshot round trip */
-			for (j = 0; j < 2; j++) {
+			for (j = 0; j < NSIDES; j++) {
 				struct vcon_uart_state st;
 
-				vcon_uart_save(both[j]->u, &st);
-				assert_int_equal(vcon_uart_restore(
-						 both[j]->u, &st, both[j]->now),
-						 0);
+				d[j].api->save(d[j].u, &st);
+				assert_int_equal(
+					d[j].api->restore(d[j].u, &st, d[j].now),
+					0);
 			}
 			break;
 		}
-		twins_agree(&t);
+		all_agree(d);
 	}
-	vcon_uart_free(t.a->u);
-	vcon_uart_free(t.b->u);
-	sink_rec_fini(&t.a->sink);
-	sink_rec_fini(&t.b->sink);
-	test_free(t.a);
-	test_free(t.b);
+	for (j = 0; j < NSIDES; j++) {
+		d[j].api->destroy(d[j].u);
+		sink_rec_fini(&d[j].sink);
+	}
 }
 
 static void
 test_uart_inline_accesses_match_calls(void **state)
 {
 	(void)state;
-	twins_run(16, 0x9e3779b9u);
-	twins_run(16, 12345u);
-	twins_run(64, 0xdecafbadu);
+	sides_run(16, 0x9e3779b9u);
+	sides_run(16, 12345u);
+	sides_run(64, 0xdecafbadu);
 }
 
 int
