@@ -175,7 +175,7 @@ vcon_uart_write_call(struct vcon_uart *u, unsigned off, uint8_t val,
  * first member of every struct vcon_uart, so a struct vcon_uart pointer
  * is also a pointer to it (C11 6.7.2.1p15), and its layout is part of this
  * library's ABI: a change to it changes the soname. Nothing outside
- * vcon_uart_read/write may touch it. The library keeps the three limits
+ * the inline functions below may touch it. The library keeps the three limits
  * (tx_fill, lsr_below, rx_keep) such that an inline access does exactly
  * what the call would, and no more than it: no callback, no deadline the
  * timer does not already cover, no change of the interrupt level
