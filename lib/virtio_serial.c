@@ -388,6 +388,13 @@ deliver_rx(struct vcon_virtio_serial *vs, struct port *p, const uint8_t *buf,
 
 	if (!rx_open(vs, p))
 		return 0;
+	/*
+	 * A receive queue needs a kick only when we have bytes and no
+	 * buffer: the buffers a reading guest posts back would otherwise
+	 * each cost an exit for nothing. Kicks stay off while we take
+	 * buffers, and come back on only when we run out with bytes left.
+	 */
+	vcon__vq_set_notify(vq, false);
 	while (done < len) {
 		size_t n;
 
@@ -396,8 +403,13 @@ deliver_rx(struct vcon_virtio_serial *vs, struct port *p, const uint8_t *buf,
 			mark_broken(vs, q);
 			break;
 		}
-		if (rc == 0)
-			break;
+		if (rc == 0) {
+			/* A buffer added before kicks came back on. */
+			if (!vcon__vq_set_notify(vq, true))
+				break;
+			vcon__vq_set_notify(vq, false);
+			continue;
+		}
 		n = vcon__vq_elem_write(&vs->scratch, 0, buf + done,
 					len - done);
 		vcon__vq_push(vq, vs->scratch.head, (uint32_t)n);
