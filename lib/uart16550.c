@@ -621,6 +621,13 @@ refresh_fast(struct vcon_uart *u)
 #endif
 }
 
+/* Whether an LSR read ends the burst: where it may not defer, or full. */
+static inline bool
+lsr_drains(const struct vcon_uart *u)
+{
+	return !lsr_may_defer(u) || u->hot.tx.count >= u->cap;
+}
+
 static inline uint8_t
 read_lsr(struct vcon_uart *u)
 {
@@ -685,8 +692,7 @@ read_general(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 	 * unless the FIFO is full (then the guest could not write a whole
 	 * FIFO more without the ring holding more than 2 * cap - 1).
 	 */
-	if (off != UART_LSR || !lsr_may_defer(u) ||
-	    u->hot.tx.count >= u->cap)
+	if (off != UART_LSR || lsr_drains(u))
 		tx_drain(u, now_ns);
 	switch (off) {
 	case UART_RBR:
@@ -794,9 +800,8 @@ burst_end(struct vcon_uart *u, unsigned off, uint64_t now_ns, uint8_t *val)
 	if (now_ns >= u->hot.due_ns || !u->hot.tx.count || u->tx_blocked ||
 	    loopback(u))
 		return false;
-	/* The LSR read drains only where it may not defer (read_general). */
-	if (off == UART_LSR && !etbei && !u->lsr_err &&
-	    (!room_to_defer(u->cap) || u->hot.tx.count >= u->cap)) {
+	/* Only where the general path would drain too. */
+	if (off == UART_LSR && !etbei && !u->lsr_err && lsr_drains(u)) {
 		tx_drain(u, now_ns);
 		*val = read_lsr(u);
 	} else if (off == UART_IIR && etbei) {
