@@ -56,7 +56,8 @@ main(void)
 		lsr = (uint8_t)msg[i];
 		com1_pio(com1, VCON_COM1_BASE, true, &lsr);
 	}
-	com1_pio(com1, VCON_COM1_BASE + 5, false, &lsr); /* drains the tail */
+	com1_pio(com1, VCON_COM1_BASE + 5, false, &lsr); /* THRE and TEMT */
+	vcon_uart_flush(com1, vcon_now_ns()); /* the held tail, before exit */
 	vcon_uart_free(com1);
 	return 0;
 }

@@ -132,7 +132,11 @@ vcon_serial_free(struct vcon_serial *s)
 {
 	if (!s)
 		return;
-	/* Callbacks first: none runs after detach and timer_free return. */
+	/* The guest's last output, held for its burst, leaves first. */
+	pthread_mutex_lock(&s->lock);
+	vcon_uart_flush(s->uart, vcon_now_ns());
+	pthread_mutex_unlock(&s->lock);
+	/* Callbacks next: none runs after detach and timer_free return. */
 	vcon_chr_detach(s->fe);
 	vcon_loop_timer_free(s->timer);
 	vcon_uart_free(s->uart);

@@ -935,6 +935,14 @@ vcon_uart_tx_ready(struct vcon_uart *u, uint64_t now_ns)
 }
 
 VCON_API void
+vcon_uart_flush(struct vcon_uart *u, uint64_t now_ns)
+{
+	catch_up(u, now_ns);
+	tx_drain(u, now_ns);
+	settle(u);
+}
+
+VCON_API void
 vcon_uart_tick(struct vcon_uart *u, uint64_t now_ns)
 {
 	u->hot.armed_ns = disarmed(u);

@@ -50,7 +50,8 @@ vcon_serial_new(const struct vcon_serial_config *cfg,
 
 /*
  * vcon_serial_free - detach and release. NULL is a no-op. Unmap it from
- * any bus first. The chardev is not freed.
+ * any bus first. The guest's output still held for its burst goes to the
+ * chardev first (vcon_uart_flush); the chardev is not freed.
  *
  * Context: any thread but the loop thread.
  */

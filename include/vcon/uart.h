@@ -126,7 +126,8 @@ vcon_uart_new(const struct vcon_uart_config *cfg, struct vcon_uart **out);
 
 /*
  * vcon_uart_free - release a UART. NULL is a no-op. No callback is made
- * during or after the call.
+ * during or after the call, so transmit bytes still held for their burst
+ * are dropped: vcon_uart_flush first keeps the guest's last output.
  *
  * Context: serialize per instance.
  */
@@ -361,6 +362,18 @@ vcon_uart_set_modem_lines(struct vcon_uart *u, unsigned lines,
  */
 VCON_API void
 vcon_uart_tx_ready(struct vcon_uart *u, uint64_t now_ns);
+
+/*
+ * vcon_uart_flush - hand the transmit bytes held for the current burst to
+ * the sink now, not at the guest's next access or a character time after
+ * the burst began: before the VMM stops, exits or frees the UART, so that
+ * the guest's last output is not lost. Bytes a refusing sink left wait
+ * for vcon_uart_tx_ready as before.
+ *
+ * Context: serialize per instance. May call the sink, irq and timer.
+ */
+VCON_API void
+vcon_uart_flush(struct vcon_uart *u, uint64_t now_ns);
 
 /*
  * vcon_uart_tick - the deadline last armed through config.timer has

@@ -308,8 +308,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 10:
 			f.take = a < 128 ? SIZE_MAX : (size_t)(a & 7);
-			vcon_uart_tx_ready(f.u, f.now);
-			ref_uart_tx_ready(t.u, f.now);
+			if (a & 0x40) { /* the VMM stops: the held burst leaves */
+				vcon_uart_flush(f.u, f.now);
+				ref_uart_flush(t.u, f.now);
+			} else {
+				vcon_uart_tx_ready(f.u, f.now);
+				ref_uart_tx_ready(t.u, f.now);
+			}
 			break;
 		case 11:
 			f.now += (uint64_t)a * 50000u;

@@ -27,6 +27,7 @@ void ref_uart_set_modem_lines(struct vcon_uart *u, unsigned lines,
 			      uint64_t now_ns);
 void ref_uart_tx_ready(struct vcon_uart *u, uint64_t now_ns);
 void ref_uart_tick(struct vcon_uart *u, uint64_t now_ns);
+void ref_uart_flush(struct vcon_uart *u, uint64_t now_ns);
 bool ref_uart_irq_level(const struct vcon_uart *u);
 void ref_uart_save(const struct vcon_uart *u, struct vcon_uart_state *st);
 int ref_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,

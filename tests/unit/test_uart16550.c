@@ -699,6 +699,34 @@ test_uart_sink_backpressure_keeps_thre_clear(void **state)
 			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
 }
 
+/* A VMM that stops flushes the burst in hand; a refusing sink keeps it. */
+static void
+test_uart_flush_hands_the_held_burst_to_the_sink(void **state)
+{
+	struct fx *f = *state;
+	unsigned i;
+
+	linux_setup(f);
+	for (i = 0; i < 5; i++) {
+		assert_true(rd(f, LSR) & SPEC_LSR_THRE);
+		wr(f, THR, (uint8_t)i);
+	}
+	assert_int_equal(f->sink.len, 0);
+	vcon_uart_flush(f->u, f->now);
+	assert_int_equal(f->sink.len, 5);
+	assert_int_equal(f->sink.calls, 1);
+	vcon_uart_flush(f->u, f->now); /* nothing held: no call */
+	assert_int_equal(f->sink.calls, 1);
+	f->sink.refuse = true;
+	wr(f, THR, 'x');
+	vcon_uart_flush(f->u, f->now);
+	assert_int_equal(rd(f, LSR) & SPEC_LSR_THRE, 0);
+	f->sink.refuse = false;
+	vcon_uart_tx_ready(f->u, f->now);
+	assert_int_equal(f->sink.len, 6);
+	assert_int_equal(f->sink.buf[5], 'x');
+}
+
 static void
 test_uart_write_to_full_fifo_is_dropped_and_counted(void **state)
 {
@@ -1004,6 +1032,7 @@ struct uart_api {
 	void (*set_modem_lines)(struct vcon_uart *, unsigned, uint64_t);
 	void (*tx_ready)(struct vcon_uart *, uint64_t);
 	void (*tick)(struct vcon_uart *, uint64_t);
+	void (*flush)(struct vcon_uart *, uint64_t);
 	void (*save)(const struct vcon_uart *, struct vcon_uart_state *);
 	int (*restore)(struct vcon_uart *, const struct vcon_uart_state *,
 		       uint64_t);
@@ -1026,7 +1055,7 @@ write_inline(struct vcon_uart *u, unsigned off, uint8_t val, uint64_t now)
 	{ vcon_uart_new, vcon_uart_free, rd, wr, vcon_uart_receive,           \
 	  vcon_uart_receive_force, vcon_uart_send_break,                      \
 	  vcon_uart_set_modem_lines, vcon_uart_tx_ready, vcon_uart_tick,      \
-	  vcon_uart_save, vcon_uart_restore, vcon_uart_get_stats }
+	  vcon_uart_flush, vcon_uart_save, vcon_uart_restore, vcon_uart_get_stats }
 
 static const struct uart_api api_inline = LIB_API(read_inline, write_inline);
 static const struct uart_api api_call =
@@ -1035,7 +1064,7 @@ static const struct uart_api api_ref = {
 	ref_uart_new, ref_uart_free, ref_uart_read_call, ref_uart_write_call,
 	ref_uart_receive, ref_uart_receive_force, ref_uart_send_break,
 	ref_uart_set_modem_lines, ref_uart_tx_ready, ref_uart_tick,
-	ref_uart_save, ref_uart_restore, ref_uart_get_stats,
+	ref_uart_flush, ref_uart_save, ref_uart_restore, ref_uart_get_stats,
 };
 
 #define NSIDES 3 /* inline, call, reference (last) */
@@ -1193,6 +1222,8 @@ sides_run(unsigned fifo_size, uint32_t seed)
 					(r >> 10) % 2 ? SIZE_MAX : (r >> 11) % 9;
 				if ((r >> 14) % 2)
 					d[j].api->tx_ready(d[j].u, d[j].now);
+				else if ((r >> 15) % 2)
+					d[j].api->flush(d[j].u, d[j].now);
 			}
 			break;
 		case 9: /* host line events */
@@ -1252,6 +1283,7 @@ main(void)
 		T(test_uart_polled_tx_reaches_sink_in_order),
 		T(test_uart_polled_tx_is_one_sink_call_per_fifo),
 		T(test_uart_polled_fifo_fill_after_thre_loses_nothing),
+		T(test_uart_flush_hands_the_held_burst_to_the_sink),
 		T(test_uart_burst_of_16_is_one_sink_call),
 		T(test_uart_thre_irq_rises_after_burst_not_per_byte),
 		T(test_uart_tx_tail_leaves_after_one_char_time),
