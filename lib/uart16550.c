@@ -318,7 +318,6 @@ tx_drain(struct vcon_uart *u, uint64_t now)
 			u->stats.tx_bytes += took;
 			f->head = (f->head + (unsigned)took) & (FIFO_MAX - 1);
 			f->count -= (unsigned)took;
-			f->told = f->told > took ? f->told - (unsigned)took : 0;
 			if (took < chunk) {
 				u->tx_blocked = true;
 				return;
@@ -326,7 +325,6 @@ tx_drain(struct vcon_uart *u, uint64_t now)
 		}
 	}
 	f->head = 0;
-	f->told = 0;
 	/* The FIFO just emptied: that is the THRE interrupt's event. */
 	u->hot.thr_ipending = true;
 }
@@ -336,7 +334,6 @@ tx_reset(struct vcon_uart *u)
 {
 	u->hot.tx.head = 0;
 	u->hot.tx.count = 0;
-	u->hot.tx.told = 0;
 	u->tx_blocked = false;
 	u->hot.thr_ipending = true;
 }
@@ -516,46 +513,19 @@ write_lcr(struct vcon_uart *u, uint8_t val)
 	u->hot.due_ns = next_deadline(u);
 }
 
-static void
-thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
-{
-	struct vcon_uart_ring *f = &u->hot.tx;
-
-	/*
-	 * A full FIFO leaves before the byte that finds it full, not with
-	 * the byte that filled it: a driver's next access (the THRE
-	 * handler's IIR read) then drains, reports and clears THRE at once.
-	 */
-	if (f->count >= u->cap)
-		tx_drain(u, now);
-	/*
-	 * Still full: only while the sink refuses, and the chip would lose
-	 * the byte too. Bytes that an LSR read already showed as sent do
-	 * not count against the guest (lsr_may_defer).
-	 */
-	if (f->count >= u->cap + f->told || f->count >= FIFO_MAX) {
-		u->stats.tx_dropped++;
-		return;
-	}
-	if (f->count == 0) {
-		u->hot.tx_deadline = now + u->hot.char_ns;
-		due_at_most(u, u->hot.tx_deadline);
-	}
-	f->data[(f->head + f->count) & (FIFO_MAX - 1)] = val;
-	f->count++;
-	u->hot.thr_ipending = false;
-}
-
 /*
  * A polled console (Linux's with IER = 0, firmware's) reads LSR before
  * every THR write. Answering it from the held bytes, without draining
  * them, lets such a console's output leave in bursts too: LSR shows THRE
  * and TEMT as an instantly transmitting UART would, and the held bytes
- * count as sent (tx.told), so a guest that then writes a whole FIFO loses
- * nothing even if the sink refuses. Only where nothing else could tell:
- * no THRE interrupt enabled (it rises when the FIFO empties), no loopback
- * (the receiver would see the bytes), and room in the ring for a second
- * FIFO (not in the 16750's 64-byte mode).
+ * count as sent. So there a THR write finds the transmitter full only
+ * when the ring is (tx_room), and LSR answers without draining while the
+ * ring has room for a whole FIFO more (lsr_drains): a guest that writes a
+ * whole FIFO after seeing THRE loses nothing even if the sink refuses at
+ * that moment. Only where nothing else could tell: no THRE interrupt
+ * enabled (it rises when the FIFO empties), no loopback (the receiver
+ * would see the bytes), and room in the ring for a second FIFO (not in
+ * the 16750's 64-byte mode).
  */
 static inline bool
 room_to_defer(unsigned cap)
@@ -567,6 +537,40 @@ static inline bool
 lsr_may_defer(const struct vcon_uart *u)
 {
 	return !(u->ier & IER_ETBEI) && !loopback(u) && room_to_defer(u->cap);
+}
+
+/* How many bytes the transmitter holds before a THR write finds it full. */
+static inline unsigned
+tx_room(const struct vcon_uart *u)
+{
+	return lsr_may_defer(u) ? FIFO_MAX : u->cap;
+}
+
+static void
+thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
+{
+	struct vcon_uart_ring *f = &u->hot.tx;
+	unsigned room = tx_room(u);
+
+	/*
+	 * A full FIFO leaves before the byte that finds it full, not with
+	 * the byte that filled it: a driver's next access (the THRE
+	 * handler's IIR read) then drains, reports and clears THRE at once.
+	 */
+	if (f->count >= room)
+		tx_drain(u, now);
+	/* Still full: only while the sink refuses; the chip loses it too. */
+	if (f->count >= room) {
+		u->stats.tx_dropped++;
+		return;
+	}
+	if (f->count == 0) {
+		u->hot.tx_deadline = now + u->hot.char_ns;
+		due_at_most(u, u->hot.tx_deadline);
+	}
+	f->data[(f->head + f->count) & (FIFO_MAX - 1)] = val;
+	f->count++;
+	u->hot.thr_ipending = false;
 }
 
 /*
@@ -592,15 +596,15 @@ refresh_fast(struct vcon_uart *u)
 	h->tx_fill = 0;
 	if (!dlab && h->tx.head == 0 &&
 	    !((u->ier & IER_ETBEI) && h->thr_ipending))
-		h->tx_fill = u->cap;
+		h->tx_fill = tx_room(u);
 	/*
 	 * LSR: no error bits to clear, THRE shown (no refusal), and the held
-	 * bytes either count as sent (lsr_may_defer, short of a full FIFO)
-	 * or there are none.
+	 * bytes either count as sent (lsr_may_defer, while the ring has room
+	 * for a FIFO more) or there are none.
 	 */
 	h->lsr_below = 0;
 	if (!u->lsr_err && !u->tx_blocked) {
-		h->lsr_below = lsr_may_defer(u) ? u->cap : 1;
+		h->lsr_below = lsr_may_defer(u) ? FIFO_MAX - u->cap + 1 : 1;
 		h->lsr = LSR_THRE | LSR_TEMT;
 		if (fifo_on(u) && u->rx_nflagged)
 			reg_set(&h->lsr, LSR_RXFE);
@@ -621,11 +625,14 @@ refresh_fast(struct vcon_uart *u)
 #endif
 }
 
-/* Whether an LSR read ends the burst: where it may not defer, or full. */
+/*
+ * Whether an LSR read ends the burst: where it may not defer, or where
+ * the ring has no room left for the whole FIFO the guest may now write.
+ */
 static inline bool
 lsr_drains(const struct vcon_uart *u)
 {
-	return !lsr_may_defer(u) || u->hot.tx.count >= u->cap;
+	return !lsr_may_defer(u) || u->hot.tx.count > FIFO_MAX - u->cap;
 }
 
 static inline uint8_t
@@ -637,7 +644,6 @@ read_lsr(struct vcon_uart *u)
 		val |= LSR_DR;
 	if (u->hot.tx.count == 0 || !u->tx_blocked) {
 		val |= LSR_THRE | LSR_TEMT;
-		u->hot.tx.told = u->hot.tx.count;
 	}
 	if (fifo_on(u) && u->rx_nflagged)
 		val |= LSR_RXFE;
@@ -688,9 +694,8 @@ read_general(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 	off &= 7;
 	catch_up(u, now_ns);
 	/*
-	 * Any access but a THR write ends the burst; LSR may not need to,
-	 * unless the FIFO is full (then the guest could not write a whole
-	 * FIFO more without the ring holding more than 2 * cap - 1).
+	 * Any access but a THR write ends the burst; LSR may not need to
+	 * (lsr_drains).
 	 */
 	if (off != UART_LSR || lsr_drains(u))
 		tx_drain(u, now_ns);
@@ -975,7 +980,7 @@ power_on(struct vcon_uart *u)
 	u->tx_blocked = false;
 	u->hot.rx.head = u->hot.rx.count = u->rx_nflagged = 0;
 	memset(u->rx_flags, 0, sizeof(u->rx_flags));
-	u->hot.tx.head = u->hot.tx.count = u->hot.tx.told = 0;
+	u->hot.tx.head = u->hot.tx.count = 0;
 	update_trigger(u);
 	update_char_time(u);
 	u->hot.due_ns = VCON_NO_DEADLINE;
@@ -1063,7 +1068,7 @@ VCON_API int
 vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 		  uint64_t now_ns)
 {
-	unsigned cap, tx_max, i;
+	unsigned cap, i;
 
 	if (st->version != VCON_UART_STATE_VERSION ||
 	    st->fifo_size != u->fifo_size)
@@ -1074,9 +1079,8 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 		cap = 64;
 	else
 		cap = 16;
-	/* Up to a FIFO more than cap may be held after LSR said "sent". */
-	tx_max = room_to_defer(cap) ? 2 * cap - 1 : cap;
-	if (st->rx_count > cap || st->tx_count > tx_max)
+	/* A polled console's bursts may fill the ring (tx_room). */
+	if (st->rx_count > cap || st->tx_count > FIFO_MAX)
 		return -EINVAL;
 
 	u->ier = (uint8_t)(st->ier & IER_MASK);
@@ -1106,14 +1110,6 @@ vcon_uart_restore(struct vcon_uart *u, const struct vcon_uart_state *st,
 	}
 	u->hot.tx.head = 0;
 	u->hot.tx.count = st->tx_count;
-	/*
-	 * Whatever the guest was told, it may still write a whole FIFO; the
-	 * ring holds that only where LSR may defer (lsr_may_defer).
-	 */
-	if (room_to_defer(cap))
-		u->hot.tx.told = st->tx_count < cap ? st->tx_count : cap - 1;
-	else
-		u->hot.tx.told = 0;
 	memcpy(u->hot.tx.data, st->tx, st->tx_count);
 	u->last_rx_ns = st->last_rx_ns;
 	u->hot.last_read_ns = st->last_read_ns;

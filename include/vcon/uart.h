@@ -95,7 +95,7 @@ struct vcon_uart_state {
 	uint8_t rx[64];       /* receive FIFO contents */
 	uint8_t rx_flags[64]; /* per-byte LSR error bits (PE, FE, BI) */
 	uint8_t tx[64];       /* transmit FIFO contents not yet taken by the sink
-			       * (up to 2 * 16 - 1 with a 16-byte FIFO: see
+			       * (a polled console's may fill all 64: see
 			       * docs/uart-model.md, polled consoles) */
 	uint64_t last_rx_ns;  /* time of the last byte received */
 	uint64_t last_read_ns;/* time of the last RBR read */
@@ -187,7 +187,6 @@ vcon_uart_write_call(struct vcon_uart *u, unsigned off, uint8_t val,
 struct vcon_uart_ring {
 	uint8_t data[VCON_UART_RING];
 	uint32_t head, count;
-	uint32_t told; /* TX: oldest held bytes that LSR has shown as sent */
 };
 
 struct vcon_uart_hot {
@@ -220,7 +219,6 @@ vcon_uart_read_inline(struct vcon_uart *u, unsigned off, uint64_t now_ns,
 	if (now_ns >= h->due_ns)
 		return false;
 	if (off == 5 && h->tx.count < h->lsr_below) {
-		h->tx.told = h->tx.count;
 		*val = (uint8_t)(h->lsr | (h->rx.count != 0));
 		return true;
 	}

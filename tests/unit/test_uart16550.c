@@ -225,8 +225,12 @@ test_uart_polled_tx_reaches_sink_in_order(void **state)
 	/* serial8250_console_write ends waiting for BOTH_EMPTY */
 	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
 			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
-	/* A full FIFO's worth left at once; the tail within a character. */
-	assert_int_equal(f->sink.len, 16);
+	/*
+	 * LSR showed every byte as sent, but they are held as one burst
+	 * (the ring has room): they leave one character time after the
+	 * first.
+	 */
+	assert_int_equal(f->sink.len, 0);
 	assert_int_equal(f->timer.deadline, f->now + CHAR_NS_115200);
 	vcon_uart_tick(f->u, f->now + CHAR_NS_115200);
 	assert_int_equal(f->sink.len, strlen(msg));
@@ -236,30 +240,50 @@ test_uart_polled_tx_reaches_sink_in_order(void **state)
 
 /*
  * A polled console's output leaves in bursts too: the LSR read before
- * each byte does not flush the byte before it.
+ * each byte does not flush the bytes before it while the 64-byte ring
+ * still has room for the whole FIFO a guest may write after seeing THRE,
+ * so a burst is 64 - 16 + 1 = 49 bytes (64 with the FIFO off).
  */
 static void
-test_uart_polled_tx_is_one_sink_call_per_fifo(void **state)
+polled_bursts(struct fx *f, unsigned burst)
 {
-	struct fx *f = *state;
-	unsigned i;
+	unsigned i, n = 4 * burst + 3;
 
-	linux_setup(f);
-	for (i = 0; i < 64; i++) {
+	for (i = 0; i < n; i++) {
 		assert_true(rd(f, LSR) & SPEC_LSR_THRE);
 		wr(f, THR, (uint8_t)i);
 	}
 	/* serial8250_console_write ends waiting for THRE and TEMT. */
 	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
 			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
-	assert_int_equal(f->sink.len, 64);
 	assert_int_equal(f->sink.calls, 4);
-	for (i = 0; i < 64; i++)
-		assert_int_equal(f->sink.buf[i], i);
-	/* Any other access still ends the burst at once. */
-	wr(f, THR, 'x');
+	assert_int_equal(f->sink.len, 4 * burst);
+	/* Any other access ends the burst at once. */
 	(void)rd(f, MSR);
-	assert_int_equal(f->sink.len, 65);
+	assert_int_equal(f->sink.calls, 5);
+	assert_int_equal(f->sink.len, n);
+	for (i = 0; i < n; i++)
+		assert_int_equal(f->sink.buf[i], (uint8_t)i);
+}
+
+static void
+test_uart_polled_tx_leaves_in_bursts(void **state)
+{
+	struct fx *f = *state;
+
+	linux_setup(f);
+	polled_bursts(f, 49);
+}
+
+/* In 16450 mode (FIFO off) THR holds one byte; the ring still bursts. */
+static void
+test_uart_polled_tx_bursts_with_fifo_off(void **state)
+{
+	struct fx *f = *state;
+
+	linux_setup(f);
+	wr(f, FCR, 0);
+	polled_bursts(f, 64);
 }
 
 /*
@@ -275,11 +299,15 @@ test_uart_polled_fifo_fill_after_thre_loses_nothing(void **state)
 	unsigned i, n = 0;
 
 	linux_setup(f);
-	for (i = 0; i < 5; i++)
+	/* A polled console holds as much as the ring allows... */
+	for (i = 0; i < 48; i++) {
+		assert_true(rd(f, LSR) & SPEC_LSR_THRE);
 		wr(f, THR, (uint8_t)n++);
+	}
 	assert_int_equal(f->sink.len, 0);
 	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
 			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
+	/* ...and a whole FIFO more fits, however the sink answers. */
 	f->sink.refuse = true;
 	for (i = 0; i < 16; i++)
 		wr(f, THR, (uint8_t)n++);
@@ -292,11 +320,37 @@ test_uart_polled_fifo_fill_after_thre_loses_nothing(void **state)
 	assert_int_equal(st.tx_dropped, 1);
 	f->sink.refuse = false;
 	vcon_uart_tx_ready(f->u, f->now);
-	assert_int_equal(f->sink.len, 21);
-	for (i = 0; i < 21; i++)
+	assert_int_equal(f->sink.len, 64);
+	for (i = 0; i < 64; i++)
 		assert_int_equal(f->sink.buf[i], i);
 	assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
 			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
+}
+
+/*
+ * With the THRE interrupt enabled the FIFO is the chip's 16 bytes: the
+ * 17th write, made without looking, finds it full and it leaves first.
+ */
+static void
+test_uart_thre_irq_fifo_holds_16(void **state)
+{
+	struct fx *f = *state;
+	struct vcon_uart_stats st;
+	unsigned i;
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_THRI);
+	(void)rd(f, IIR);
+	for (i = 0; i < 17; i++)
+		wr(f, THR, (uint8_t)i);
+	assert_int_equal(f->sink.len, 16);
+	assert_int_equal(f->sink.calls, 1);
+	f->sink.refuse = true;
+	for (i = 17; i < 40; i++)
+		wr(f, THR, (uint8_t)i);
+	/* One held after the burst, fifteen more, then the FIFO is full. */
+	vcon_uart_get_stats(f->u, &st);
+	assert_int_equal(st.tx_dropped, 40 - 32);
 }
 
 static void
@@ -727,6 +781,12 @@ test_uart_flush_hands_the_held_burst_to_the_sink(void **state)
 	assert_int_equal(f->sink.buf[5], 'x');
 }
 
+/*
+ * A write that finds the transmitter full while the sink refuses is lost
+ * and counted. Without the THRE interrupt that is when the 64-byte ring
+ * is full (a polled console's bursts share it); with it, the 16-byte
+ * FIFO (test_uart_thre_irq_fifo_holds_16).
+ */
 static void
 test_uart_write_to_full_fifo_is_dropped_and_counted(void **state)
 {
@@ -736,13 +796,15 @@ test_uart_write_to_full_fifo_is_dropped_and_counted(void **state)
 
 	linux_setup(f);
 	f->sink.refuse = true;
-	for (i = 0; i < 20; i++)
+	for (i = 0; i < 70; i++)
 		wr(f, THR, (uint8_t)i);
 	vcon_uart_get_stats(f->u, &st);
-	assert_int_equal(st.tx_dropped, 4);
+	assert_int_equal(st.tx_dropped, 6);
 	f->sink.refuse = false;
 	vcon_uart_tx_ready(f->u, f->now);
-	assert_int_equal(f->sink.len, 16);
+	assert_int_equal(f->sink.len, 64);
+	for (i = 0; i < 64; i++)
+		assert_int_equal(f->sink.buf[i], i);
 }
 
 static void
@@ -948,6 +1010,9 @@ test_uart_restore_rejects_bad_state(void **state)
 	assert_int_equal(vcon_uart_restore(f->u, &st, 0), -EINVAL);
 	st = before;
 	st.rx_count = 2; /* FIFO off: one byte deep */
+	assert_int_equal(vcon_uart_restore(f->u, &st, 0), -EINVAL);
+	st = before;
+	st.tx_count = 65; /* more than the ring */
 	assert_int_equal(vcon_uart_restore(f->u, &st, 0), -EINVAL);
 	/* Unchanged by the failures. */
 	assert_int_equal(rd(f, SCR), 0x42);
@@ -1281,7 +1346,9 @@ main(void)
 		T(test_uart_dlab_switches_to_divisor_latch),
 		T(test_uart_ier_keeps_low_nibble_and_scratch_holds),
 		T(test_uart_polled_tx_reaches_sink_in_order),
-		T(test_uart_polled_tx_is_one_sink_call_per_fifo),
+		T(test_uart_polled_tx_leaves_in_bursts),
+		T(test_uart_polled_tx_bursts_with_fifo_off),
+		T(test_uart_thre_irq_fifo_holds_16),
 		T(test_uart_polled_fifo_fill_after_thre_loses_nothing),
 		T(test_uart_flush_hands_the_held_burst_to_the_sink),
 		T(test_uart_burst_of_16_is_one_sink_call),
