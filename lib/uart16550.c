@@ -287,6 +287,27 @@ rx_reset(struct vcon_uart *u)
 /* ---- transmit side */
 
 /*
+ * The sink took `took` of the chunk of `chunk` bytes at the FIFO's head.
+ * Returns false (and blocks) if it left some.
+ */
+static bool
+tx_took(struct vcon_uart *u, size_t took, unsigned chunk)
+{
+	struct vcon_uart_ring *f = &u->hot.tx;
+
+	if (took > chunk)
+		took = chunk;
+	u->hot.tx_bytes += took;
+	f->head = (f->head + (unsigned)took) & (FIFO_MAX - 1);
+	f->count -= (unsigned)took;
+	if (took < chunk) {
+		u->tx_blocked = true;
+		return false;
+	}
+	return true;
+}
+
+/*
  * Hand the TX FIFO to the sink (or, in loopback, to the receiver). What
  * the sink does not take stays, with THRE clear, until tx_ready.
  */
@@ -306,22 +327,15 @@ tx_drain(struct vcon_uart *u, uint64_t now)
 	} else {
 		while (f->count) {
 			unsigned chunk = FIFO_MAX - f->head;
-			size_t took;
 
 			if (chunk > f->count)
 				chunk = f->count;
-			u->stats.sink_calls++;
-			took = u->cfg.tx.write(u->cfg.tx.ctx, f->data + f->head,
-					       chunk);
-			if (took > chunk)
-				took = chunk;
-			u->stats.tx_bytes += took;
-			f->head = (f->head + (unsigned)took) & (FIFO_MAX - 1);
-			f->count -= (unsigned)took;
-			if (took < chunk) {
-				u->tx_blocked = true;
+			u->hot.sink_calls++;
+			if (!tx_took(u, u->hot.sink.write(u->hot.sink.ctx,
+							  f->data + f->head,
+							  chunk),
+				     chunk))
 				return;
-			}
 		}
 	}
 	f->head = 0;
@@ -573,6 +587,15 @@ thr_write(struct vcon_uart *u, uint8_t val, uint64_t now)
 	u->hot.thr_ipending = false;
 }
 
+/* IIR's FIFO bits: FIFO mode, and the 16750's 64-byte mode. */
+static inline uint8_t
+iir_fifo_bits(const struct vcon_uart *u)
+{
+	if (!fifo_on(u))
+		return 0;
+	return u->cap == 64 ? IIR_FIFO_ON | IIR_FIFO64 : IIR_FIFO_ON;
+}
+
 /*
  * The limits of the inline accesses in <vcon/uart.h>, after every call.
  * Each inline access must do exactly what the call would, and the call
@@ -617,11 +640,23 @@ refresh_fast(struct vcon_uart *u)
 	h->rx_keep = UINT32_MAX;
 	if (!dlab && fifo_on(u) && !u->rx_nflagged && !u->cti_pending)
 		h->rx_keep = (u->ier & IER_ERBFI) ? u->trigger : 0;
+	/*
+	 * IIR: the THRE handler's read that ends a burst, where THRE is all
+	 * it can show and the line stays low: ETBEI on and nothing pending,
+	 * THRE included (a THR write clears it and nothing inline raises
+	 * any source; inline RBR reads only lower the receive FIFO), no
+	 * loopback, no refusal (so the ring starts at its first slot).
+	 */
+	h->iir_burst = 0;
+	if ((u->ier & IER_ETBEI) && intr_id(u) == IIR_NO_INT &&
+	    !loopback(u) && !u->tx_blocked)
+		h->iir_burst = IIR_THRI | iir_fifo_bits(u);
 #ifdef VCON_UART_NO_INLINE
 	/* The tests' reference build (tests/lib/uart_ref.c): none at all. */
 	h->tx_fill = 0;
 	h->lsr_below = 0;
 	h->rx_keep = UINT32_MAX;
+	h->iir_burst = 0;
 #endif
 }
 
@@ -672,13 +707,8 @@ read_rbr(struct vcon_uart *u, uint64_t now_ns)
 static uint8_t
 read_iir(struct vcon_uart *u)
 {
-	uint8_t id = intr_id(u), val = id;
+	uint8_t id = intr_id(u), val = id | iir_fifo_bits(u);
 
-	if (fifo_on(u)) {
-		val |= IIR_FIFO_ON;
-		if (u->cap == 64)
-			val |= IIR_FIFO64;
-	}
 	/* Reading IIR clears THRE only when THRE is what it shows. */
 	if (id == IIR_THRI)
 		u->hot.thr_ipending = false;
@@ -834,6 +864,22 @@ vcon_uart_read_call(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 		return val;
 #endif
 	return read_general(u, off, now_ns);
+}
+
+/*
+ * The inline IIR read's burst end when the sink took less than the
+ * burst: what burst_end does after such a drain. The line stays low:
+ * nothing was pending (iir_burst) and THRE does not latch.
+ */
+VCON_API uint8_t
+vcon_uart__burst_short(struct vcon_uart *u, size_t took)
+{
+	uint8_t val;
+
+	(void)tx_took(u, took, u->hot.tx.count);
+	val = read_iir(u);
+	refresh_fast(u);
+	return val;
 }
 
 VCON_API void
@@ -1002,6 +1048,7 @@ vcon_uart_new(const struct vcon_uart_config *cfg, struct vcon_uart **out)
 	if (!u)
 		return -ENOMEM;
 	u->cfg = *cfg;
+	u->hot.sink = cfg->tx;
 	u->fifo_size = fifo_size;
 	u->host_lines = VCON_UART_CTS | VCON_UART_DSR | VCON_UART_DCD;
 	/* 9600 baud until the guest programs the divisor, as PC firmware. */
@@ -1126,4 +1173,6 @@ VCON_API void
 vcon_uart_get_stats(const struct vcon_uart *u, struct vcon_uart_stats *stats)
 {
 	*stats = u->stats;
+	stats->tx_bytes = u->hot.tx_bytes;
+	stats->sink_calls = u->hot.sink_calls;
 }

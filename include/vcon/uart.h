@@ -176,10 +176,11 @@ vcon_uart_write_call(struct vcon_uart *u, unsigned off, uint8_t val,
  * first member of every struct vcon_uart, so a struct vcon_uart pointer
  * is also a pointer to it (C11 6.7.2.1p15), and its layout is part of this
  * library's ABI: a change to it changes the soname. Nothing outside
- * the inline functions below may touch it. The library keeps the three limits
- * (tx_fill, lsr_below, rx_keep) such that an inline access does exactly
- * what the call would, and no more than it: no callback, no deadline the
- * timer does not already cover, no change of the interrupt level
+ * the inline functions below may touch it. The library keeps the four
+ * limits (tx_fill, lsr_below, rx_keep, iir_burst) such that an inline
+ * access does exactly what the call would, and no more than it: no
+ * callback but the sink's at a burst's end, no deadline the timer does
+ * not already cover, no change of the interrupt level
  * (docs/uart-model.md, "Inline accesses").
  */
 #define VCON_UART_RING 64 /* ring size of either FIFO */
@@ -196,19 +197,28 @@ struct vcon_uart_hot {
 	uint64_t char_ns;      /* one character time */
 	uint64_t cti_ns;       /* four character times: the RX timeout */
 	uint64_t last_read_ns; /* last RBR read */
+	uint64_t tx_bytes;     /* stats.tx_bytes */
+	uint64_t sink_calls;   /* stats.sink_calls */
+	struct vcon_sink sink; /* config.tx */
 	uint32_t tx_fill;      /* THR inline while tx.count < tx_fill */
 	uint32_t lsr_below;    /* LSR inline while tx.count < lsr_below */
 	uint32_t rx_keep;      /* RBR inline while rx.count > rx_keep */
 	uint8_t lsr;           /* LSR (less DR) as an inline read shows it */
+	uint8_t iir_burst;     /* IIR as an inline burst end shows it; 0: none */
 	bool thr_ipending;     /* THRE interrupt latched */
 	struct vcon_uart_ring tx, rx;
 };
 
+/* Not for callers: the end of an inline burst the sink did not all take. */
+VCON_API uint8_t
+vcon_uart__burst_short(struct vcon_uart *u, size_t took);
+
 /*
  * vcon_uart_read_inline - the part of a guest read done without a call:
- * an LSR read, or an RBR read with data waiting, when nothing else is
- * due. Returns true with *val set if it did the read, false (nothing
- * changed) if the read needs vcon_uart_read_call.
+ * an LSR read, an RBR read with data waiting, or the THRE handler's IIR
+ * read that ends a burst (the sink is called), when nothing else is due.
+ * Returns true with *val set if it did the read, false (nothing changed)
+ * if the read needs vcon_uart_read_call.
  */
 static inline bool
 vcon_uart_read_inline(struct vcon_uart *u, unsigned off, uint64_t now_ns,
@@ -228,6 +238,21 @@ vcon_uart_read_inline(struct vcon_uart *u, unsigned off, uint64_t now_ns,
 		h->rx.head = (h->rx.head + 1) & (VCON_UART_RING - 1);
 		h->rx.count--;
 		h->last_read_ns = now_ns;
+		return true;
+	}
+	if (off == 2 && h->iir_burst && h->tx.count) {
+		/* The burst leaves; THRE shows and clears, with no edge. */
+		uint32_t n = h->tx.count;
+		size_t took = h->sink.write(h->sink.ctx, h->tx.data, n);
+
+		h->sink_calls++;
+		if (took < n) {
+			*val = vcon_uart__burst_short(u, took);
+			return true;
+		}
+		h->tx_bytes += n;
+		h->tx.count = 0;
+		*val = h->iir_burst;
 		return true;
 	}
 	return false;

@@ -18,6 +18,7 @@
 #define vcon_uart_tx_ready ref_uart_tx_ready
 #define vcon_uart_tick ref_uart_tick
 #define vcon_uart_flush ref_uart_flush
+#define vcon_uart__burst_short ref_uart__burst_short
 #define vcon_uart_irq_level ref_uart_irq_level
 #define vcon_uart_save ref_uart_save
 #define vcon_uart_restore ref_uart_restore

@@ -753,6 +753,45 @@ test_uart_sink_backpressure_keeps_thre_clear(void **state)
 			 SPEC_LSR_THRE | SPEC_LSR_TEMT);
 }
 
+/* The same where the THRE handler's IIR read ends the burst. */
+static void
+test_uart_sink_backpressure_at_iir_read(void **state)
+{
+	struct fx *f = *state;
+	size_t calls;
+	unsigned i;
+
+	linux_setup(f);
+	wr(f, IER, SPEC_IER_THRI);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_THRI);
+	for (i = 0; i < 16; i++)
+		wr(f, THR, (uint8_t)i);
+	(void)rd(f, IIR); /* one full burst through, to warm the paths */
+	assert_int_equal(f->sink.len, 16);
+	f->sink.limit = 5;
+	for (i = 0; i < 16; i++)
+		wr(f, THR, (uint8_t)(16 + i));
+	/* The sink takes 5: no THRE to show, THRE and TEMT clear. */
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_NONE);
+	assert_int_equal(f->sink.len, 21);
+	assert_false(f->irq.level);
+	calls = f->sink.calls;
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_NONE);
+		assert_int_equal(rd(f, LSR) & (SPEC_LSR_THRE | SPEC_LSR_TEMT),
+				 0);
+	}
+	assert_int_equal(f->sink.calls, calls);
+	f->sink.limit = SIZE_MAX;
+	vcon_uart_tx_ready(f->u, f->now);
+	assert_int_equal(f->sink.len, 32);
+	for (i = 0; i < 32; i++)
+		assert_int_equal(f->sink.buf[i], i);
+	assert_true(f->irq.level);
+	assert_int_equal(rd(f, IIR), SPEC_IIR_FIFO | SPEC_IIR_THRI);
+	assert_false(f->irq.level);
+}
+
 /* A VMM that stops flushes the burst in hand; a refusing sink keeps it. */
 static void
 test_uart_flush_hands_the_held_burst_to_the_sink(void **state)
@@ -1177,6 +1216,18 @@ all_wr(struct side *d, unsigned off, uint8_t val)
 		d[j].api->write(d[j].u, off, val, d[j].now);
 }
 
+/* The reference is only one if every inline path stays closed in it. */
+static void
+reference_takes_no_inline_path(struct vcon_uart *u)
+{
+	const struct vcon_uart_hot *h = (const struct vcon_uart_hot *)(void *)u;
+
+	assert_int_equal(h->tx_fill, 0);
+	assert_int_equal(h->lsr_below, 0);
+	assert_int_equal(h->rx_keep, UINT32_MAX);
+	assert_int_equal(h->iir_burst, 0);
+}
+
 static void
 all_agree(struct side *d)
 {
@@ -1187,6 +1238,7 @@ all_agree(struct side *d)
 
 	r->api->save(r->u, &sr);
 	r->api->get_stats(r->u, &tr);
+	reference_takes_no_inline_path(r->u);
 	for (j = 0; j < NSIDES - 1; j++) {
 		const struct side *a = &d[j];
 
@@ -1351,6 +1403,7 @@ main(void)
 		T(test_uart_thre_irq_fifo_holds_16),
 		T(test_uart_polled_fifo_fill_after_thre_loses_nothing),
 		T(test_uart_flush_hands_the_held_burst_to_the_sink),
+		T(test_uart_sink_backpressure_at_iir_read),
 		T(test_uart_burst_of_16_is_one_sink_call),
 		T(test_uart_thre_irq_rises_after_burst_not_per_byte),
 		T(test_uart_tx_tail_leaves_after_one_char_time),
