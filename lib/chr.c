@@ -19,12 +19,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "chr_internal.h"
@@ -38,7 +40,7 @@
 enum { ERRK_WRITE, ERRK_READ, ERRK_LOG };
 
 static void flush_task_fn(struct vcon__task *t);
-static void stages_drain_locked(struct vcon_chr *chr);
+static void stages_drain_locked(struct vcon_chr *chr, bool may_idle);
 static void input_task_fn(struct vcon__task *t);
 static void notify_task_fn(struct vcon__task *t);
 static void io_in_ready(struct vcon__watch *w, uint32_t revents);
@@ -375,7 +377,7 @@ flush_locked(struct vcon_chr *chr)
 	unsigned i;
 	int fd, err;
 
-	stages_drain_locked(chr);
+	stages_drain_locked(chr, true);
 	if (chr->log_fd >= 0 && chr->log_len)
 		log_flush_locked(chr);
 	while (chr->connected && chr->out_fd >= 0 && !chr->out_blocked &&
@@ -429,7 +431,7 @@ flush_locked(struct vcon_chr *chr)
 	if (freed) {
 		/* Room again: what waited in a stage moves up (and is
 		 * flushed), and refused frontends may write. */
-		stages_drain_locked(chr);
+		stages_drain_locked(chr, true);
 		for (i = 0; i < chr->nfe; i++)
 			if (chr->fe[i]->want_tx_ready) {
 				chr->fe[i]->want_tx_ready = false;
@@ -536,10 +538,36 @@ put_policy_locked(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
  * the ring under the policy (stage_drain_locked): the flush task, any
  * slow-path write, stats, detach, free. While the stage keeps filling the
  * flush task comes back on its own; once it finds the stage empty it sets
- * kick, and the producer's next write queues it. The two seq_cst fences
- * make that hand-over safe: either the producer sees kick, or the
+ * kick, and the producer's next write queues it. A fence on each side
+ * makes that hand-over safe: either the producer sees kick, or the
  * consumer's second look sees the new bytes.
+ *
+ * The producer's fence was most of the cost of a one-byte write, and it
+ * runs per write while the consumer's runs once per pause. So where the
+ * kernel has membarrier(2) the fences are asymmetric: a compiler barrier
+ * per write, and MEMBARRIER_CMD_PRIVATE_EXPEDITED, which makes every
+ * running thread of the process execute a full barrier, when the flush
+ * task finds the stage empty (membarrier(2), "Examples").
  */
+
+/* Whether this process may use the heavy side; idempotent per process. */
+static bool
+asym_fence_available(void)
+{
+	return syscall(__NR_membarrier,
+		       MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* The consumer's side; false if membarrier failed after registering. */
+static bool
+heavy_fence(bool asym)
+{
+	if (asym)
+		return syscall(__NR_membarrier,
+			       MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+	atomic_thread_fence(memory_order_seq_cst);
+	return true;
+}
 
 /* All of buf into the stage, or nothing. Producer only. */
 static bool
@@ -558,7 +586,10 @@ stage_put(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
 	for (i = 0; i < len; i++)
 		s->buf[(head + i) & (CHR_STAGE - 1)] = buf[i];
 	atomic_store_explicit(&s->head, head + len, memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
+	if (s->asym)
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&s->kick, memory_order_relaxed) &&
 	    atomic_exchange_explicit(&s->kick, false, memory_order_relaxed))
 		vcon__task_schedule(&fe->chr->flush_task);
@@ -594,9 +625,14 @@ stage_publish_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
 	atomic_store_explicit(&s->limit, tail + room, memory_order_release);
 }
 
-/* Move fe's staged bytes to the ring; true if any moved. */
+/*
+ * Move fe's staged bytes to the ring; true if any moved (or it must look
+ * again). may_idle: the caller is the loop's flush, which stops coming
+ * once the stage is empty, so it asks the producer's next write to kick.
+ */
 static bool
-stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
+stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe,
+		   bool may_idle)
 {
 	struct chr_stage *s = &fe->stage;
 	uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
@@ -604,9 +640,11 @@ stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
 	size_t at, n, took;
 	bool moved = false;
 
-	if (head == tail) {
+	if (head == tail && may_idle) {
 		atomic_store_explicit(&s->kick, true, memory_order_relaxed);
-		atomic_thread_fence(memory_order_seq_cst);
+		/* Cannot tell (registered, then refused): look again soon. */
+		if (!heavy_fence(s->asym))
+			moved = true;
 		head = atomic_load_explicit(&s->head, memory_order_acquire);
 	}
 	while (head != tail) {
@@ -631,14 +669,14 @@ stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
  * (that is also how the flush task keeps coming while they flow).
  */
 static void
-stages_drain_locked(struct vcon_chr *chr)
+stages_drain_locked(struct vcon_chr *chr, bool may_idle)
 {
 	bool moved = false;
 	unsigned i;
 
 	for (i = 0; i < chr->nfe; i++)
 		if (chr->fe[i]->fast)
-			moved |= stage_drain_locked(chr, chr->fe[i]);
+			moved |= stage_drain_locked(chr, chr->fe[i], may_idle);
 	if (moved && !chr->flush_queued && !chr->closing) {
 		chr->flush_queued = true;
 		vcon__task_schedule(&chr->flush_task);
@@ -730,7 +768,7 @@ vcon_chr_fe_write(struct vcon_chr_fe *fe, const void *buf, size_t len)
 		pthread_cond_wait(&chr->cb_idle, &chr->lock);
 	/* ... and behind what this frontend staged. */
 	if (fe->fast) {
-		stage_drain_locked(chr, fe);
+		stage_drain_locked(chr, fe, false);
 		if (stage_used(fe)) {
 			/* The ring is full (block policy): queue behind. */
 			if (len <= CHR_STAGE_MAX && stage_put(fe, buf, len)) {
@@ -1163,6 +1201,7 @@ vcon_chr_attach(struct vcon_chr *chr, const struct vcon_chr_fe_ops *ops,
 	atomic_init(&fe->stage.head, 0);
 	atomic_init(&fe->stage.tail, 0);
 	atomic_init(&fe->stage.kick, true); /* nobody is looking yet */
+	fe->stage.asym = fe->fast && asym_fence_available();
 	stage_publish_locked(chr, fe);
 	chr->fe[chr->nfe++] = fe;
 	/* A peer already there is news to the new frontend. */
@@ -1190,7 +1229,7 @@ vcon_chr_detach(struct vcon_chr_fe *fe)
 	 * what the ring cannot take now (block policy, full) is dropped,
 	 * and counted.
 	 */
-	stages_drain_locked(chr);
+	stages_drain_locked(chr, false);
 	if (fe->fast)
 		chr->st.tx_dropped += stage_used(fe);
 	for (i = 0; i < chr->nfe && chr->fe[i] != fe; i++)
@@ -1245,7 +1284,7 @@ vcon_chr_get_stats(const struct vcon_chr *chr, struct vcon_chr_stats *stats)
 	unsigned i;
 
 	pthread_mutex_lock(&c->lock);
-	stages_drain_locked(c);
+	stages_drain_locked(c, false);
 	*stats = c->st;
 	stats->buffered = ring_used(c);
 	/* What a full ring left staged (block policy) is buffered too. */

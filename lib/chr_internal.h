@@ -69,6 +69,7 @@ struct chr_stage {
 	_Atomic uint64_t tail;  /* bytes ever moved to the ring */
 	_Atomic uint64_t limit; /* head may grow to this (room, policy) */
 	_Atomic bool kick;      /* nobody will look: queue the flush */
+	bool asym;              /* the consumer's fence is membarrier(2) */
 	uint64_t limit_seen;    /* the producer's copy of limit */
 	uint8_t buf[CHR_STAGE];
 };
