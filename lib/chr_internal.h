@@ -65,13 +65,16 @@ struct chr_backend {
  * consumed under chr->lock by whoever holds it (chr.c, stage_drain_locked).
  */
 struct chr_stage {
-	_Atomic uint64_t head;  /* bytes ever staged; the producer's */
-	_Atomic uint64_t tail;  /* bytes ever moved to the ring */
+	/* The producer's line: written per write, read by the consumer. */
+	_Alignas(64) _Atomic uint64_t head; /* bytes ever staged */
+	uint64_t limit_seen; /* the producer's copy of limit */
+	bool asym;           /* the consumer's fence is membarrier(2) */
+	/* The consumer's line: written per drain, read by the producer. */
+	_Alignas(64) _Atomic uint64_t tail; /* bytes ever moved to the ring */
 	_Atomic uint64_t limit; /* head may grow to this (room, policy) */
-	_Atomic bool kick;      /* nobody will look: queue the flush */
-	bool asym;              /* the consumer's fence is membarrier(2) */
-	uint64_t limit_seen;    /* the producer's copy of limit */
-	uint8_t buf[CHR_STAGE];
+	/* Written once per pause, read per write. */
+	_Alignas(64) _Atomic bool kick; /* nobody will look: queue the flush */
+	_Alignas(64) uint8_t buf[CHR_STAGE];
 };
 
 struct vcon_chr_fe {
