@@ -19,14 +19,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/membarrier.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "chr_internal.h"
@@ -538,36 +536,13 @@ put_policy_locked(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
  * the ring under the policy (stage_drain_locked): the flush task, any
  * slow-path write, stats, detach, free. While the stage keeps filling the
  * flush task comes back on its own; once it finds the stage empty it sets
- * kick, and the producer's next write queues it. A fence on each side
- * makes that hand-over safe: either the producer sees kick, or the
- * consumer's second look sees the new bytes.
- *
- * The producer's fence was most of the cost of a one-byte write, and it
- * runs per write while the consumer's runs once per pause. So where the
- * kernel has membarrier(2) the fences are asymmetric: a compiler barrier
- * per write, and MEMBARRIER_CMD_PRIVATE_EXPEDITED, which makes every
- * running thread of the process execute a full barrier, when the flush
- * task finds the stage empty (membarrier(2), "Examples").
+ * kick, and the producer's next write queues it. The two seq_cst fences
+ * make that hand-over safe: either the producer sees kick, or the
+ * consumer's second look sees the new bytes. (An asymmetric pair, a
+ * compiler barrier per write and membarrier(2) per pause, made one-byte
+ * writes 4x faster but interrupts every CPU running a vCPU of the VM at
+ * each pause of its output: docs/chardev.md.)
  */
-
-/* Whether this process may use the heavy side; idempotent per process. */
-static bool
-asym_fence_available(void)
-{
-	return syscall(__NR_membarrier,
-		       MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-}
-
-/* The consumer's side; false if membarrier failed after registering. */
-static bool
-heavy_fence(bool asym)
-{
-	if (asym)
-		return syscall(__NR_membarrier,
-			       MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
-	atomic_thread_fence(memory_order_seq_cst);
-	return true;
-}
 
 /* All of buf into the stage, or nothing. Producer only. */
 static inline __attribute__((always_inline)) bool
@@ -586,10 +561,7 @@ stage_put(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
 	for (i = 0; i < len; i++)
 		s->buf[(head + i) & (CHR_STAGE - 1)] = buf[i];
 	atomic_store_explicit(&s->head, head + len, memory_order_release);
-	if (s->asym)
-		atomic_signal_fence(memory_order_seq_cst);
-	else
-		atomic_thread_fence(memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&s->kick, memory_order_relaxed) &&
 	    atomic_exchange_explicit(&s->kick, false, memory_order_relaxed))
 		vcon__task_schedule(&fe->chr->flush_task);
@@ -626,8 +598,7 @@ stage_publish_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
 }
 
 /*
- * Move fe's staged bytes to the ring; true if any moved (or it must look
- * again). may_idle: the caller is the loop's flush, which stops coming
+ * Move fe's staged bytes to the ring; true if any moved. may_idle: the caller is the loop's flush, which stops coming
  * once the stage is empty, so it asks the producer's next write to kick.
  */
 static bool
@@ -642,9 +613,7 @@ stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe,
 
 	if (head == tail && may_idle) {
 		atomic_store_explicit(&s->kick, true, memory_order_relaxed);
-		/* Cannot tell (registered, then refused): look again soon. */
-		if (!heavy_fence(s->asym))
-			moved = true;
+		atomic_thread_fence(memory_order_seq_cst);
 		head = atomic_load_explicit(&s->head, memory_order_acquire);
 	}
 	while (head != tail) {
@@ -1215,7 +1184,6 @@ vcon_chr_attach(struct vcon_chr *chr, const struct vcon_chr_fe_ops *ops,
 	atomic_init(&fe->stage.head, 0);
 	atomic_init(&fe->stage.tail, 0);
 	atomic_init(&fe->stage.kick, true); /* nobody is looking yet */
-	fe->stage.asym = fe->fast && asym_fence_available();
 	stage_publish_locked(chr, fe);
 	chr->fe[chr->nfe++] = fe;
 	/* A peer already there is news to the new frontend. */

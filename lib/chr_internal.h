@@ -68,7 +68,6 @@ struct chr_stage {
 	/* The producer's line: written per write, read by the consumer. */
 	_Alignas(64) _Atomic uint64_t head; /* bytes ever staged */
 	uint64_t limit_seen; /* the producer's copy of limit */
-	bool asym;           /* the consumer's fence is membarrier(2) */
 	/* The consumer's line: written per drain, read by the producer. */
 	_Alignas(64) _Atomic uint64_t tail; /* bytes ever moved to the ring */
 	_Atomic uint64_t limit; /* head may grow to this (room, policy) */

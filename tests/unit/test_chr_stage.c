@@ -9,10 +9,7 @@
  * under ThreadSanitizer.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <fcntl.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -22,10 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -94,8 +89,9 @@ teardown(void **state)
  * shows as a byte that never comes.
  */
 static void
-lone_bytes(struct fx *fx)
+test_stage_lone_bytes_arrive_promptly(void **state)
 {
+	struct fx *fx = *state;
 	struct vcon_chr_fe *fe;
 	struct vcon_chr *chr;
 	uint8_t b, got;
@@ -114,58 +110,6 @@ lone_bytes(struct fx *fx)
 	vcon_chr_detach(fe);
 	vcon_chr_free(chr);
 	close(sv[1]);
-}
-
-static void
-test_stage_lone_bytes_arrive_promptly(void **state)
-{
-	lone_bytes(*state);
-}
-
-/*
- * Where membarrier(2) is filtered (some container profiles) the stage
- * falls back to a full fence on each side. seccomp filters are per
- * thread, so the writer runs on a thread of its own that refuses it.
- */
-struct filtered {
-	struct fx *fx;
-	const char *err;
-};
-
-static void *
-writer_without_membarrier(void *arg)
-{
-	struct filtered *w = arg;
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = 4, .filter = f };
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
-		w->err = "cannot install the seccomp filter";
-	else if (syscall(__NR_membarrier, 0, 0, 0) != -1 || errno != ENOSYS)
-		w->err = "membarrier still answers";
-	else
-		lone_bytes(w->fx);
-	return NULL;
-}
-
-static void
-test_stage_lone_bytes_arrive_without_membarrier(void **state)
-{
-	struct filtered w = { .fx = *state };
-	pthread_t th;
-
-	assert_int_equal(
-		pthread_create(&th, NULL, writer_without_membarrier, &w), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
-	if (w.err)
-		fail_msg("%s", w.err);
 }
 
 struct reader {
@@ -369,9 +313,6 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 			test_stage_lone_bytes_arrive_promptly, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_stage_lone_bytes_arrive_without_membarrier, setup,
-			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_stage_stream_keeps_every_byte_in_order, setup,
 			teardown),
