@@ -598,8 +598,9 @@ stage_publish_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
 }
 
 /*
- * Move fe's staged bytes to the ring; true if any moved. may_idle: the caller is the loop's flush, which stops coming
- * once the stage is empty, so it asks the producer's next write to kick.
+ * Move fe's staged bytes to the ring; true if any moved. may_idle: the
+ * caller is the loop's flush, which stops coming once the stage is empty,
+ * so then it asks the producer's next write to kick.
  */
 static bool
 stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe,
@@ -1170,12 +1171,11 @@ vcon_chr_attach(struct vcon_chr *chr, const struct vcon_chr_fe_ops *ops,
 	}
 	/* Aligned: the stage keeps each side's fields on its own line. */
 	fe = aligned_alloc(_Alignof(struct vcon_chr_fe), sizeof(*fe));
-	if (fe)
-		memset(fe, 0, sizeof(*fe));
 	if (!fe) {
 		pthread_mutex_unlock(&chr->lock);
 		return -ENOMEM;
 	}
+	memset(fe, 0, sizeof(*fe));
 	fe->chr = chr;
 	fe->ops = *ops;
 	fe->ctx = ctx;

@@ -677,9 +677,8 @@ read_lsr(struct vcon_uart *u)
 
 	if (u->hot.rx.count)
 		val |= LSR_DR;
-	if (u->hot.tx.count == 0 || !u->tx_blocked) {
+	if (u->hot.tx.count == 0 || !u->tx_blocked)
 		val |= LSR_THRE | LSR_TEMT;
-	}
 	if (fifo_on(u) && u->rx_nflagged)
 		val |= LSR_RXFE;
 	u->lsr_err = 0;
@@ -809,11 +808,6 @@ write_general(struct vcon_uart *u, unsigned off, uint8_t val,
 	settle(u);
 }
 
-/*
- * Bindings come here for every access, and so do vcon_uart_read/write
- * when their inline part declines; the inline part is tried again (a few
- * loads) so that bindings get it too.
- */
 #ifndef VCON_UART_NO_INLINE
 /*
  * The end of a burst as the two drivers that move data meet it: a polled
@@ -852,6 +846,11 @@ burst_end(struct vcon_uart *u, unsigned off, uint64_t now_ns, uint8_t *val)
 }
 #endif
 
+/*
+ * Bindings come here for every access, and so do vcon_uart_read/write
+ * when their inline part declines; the inline part is tried again (a few
+ * loads) so that bindings get it too.
+ */
 VCON_API uint8_t
 vcon_uart_read_call(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 {
