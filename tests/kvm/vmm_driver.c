@@ -125,6 +125,51 @@ vmm_expect_from(struct vmm *v, size_t from, const char *needle,
 }
 
 
+/* Each thread of process pid: state, wait channel, system call and the
+ * top of its kernel stack, on stderr. */
+static void
+list_threads(pid_t pid)
+{
+	char cmd[512];
+
+	fflush(stderr);
+	snprintf(cmd, sizeof(cmd),
+		 "for t in /proc/%d/task/*; do "
+		 "echo \"  $(cat $t/comm): $(awk '/^State:/ { print $2 }' "
+		 "$t/status), in $(cat $t/wchan), syscall $(cut -d' ' -f1,2 "
+		 "$t/syscall)\"; grep -v -e do_syscall_64 -e entry_SYSCALL "
+		 "$t/stack | head -n 6 | sed 's/^/      /'; done >&2",
+		 (int)pid);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  (cannot list them)\n");
+}
+
+/*
+ * SIGKILL tinyvmm and reap it. A tinyvmm that outlives SIGKILL has a
+ * thread that never leaves the L1's kernel (a vCPU looping inside KVM_RUN,
+ * docs/testing-kvm.md): nothing this test does can end it, and waiting
+ * for it would only use up the L1's time, so the test ends with
+ * VMM_L1_BROKEN and tests/with-kvm boots the L1 again.
+ */
+static void
+kill_and_reap(struct vmm *v)
+{
+	int i;
+
+	kill(v->pid, SIGKILL);
+	for (i = 0; i < 300; i++) {
+		if (waitpid(v->pid, NULL, WNOHANG) == v->pid)
+			return;
+		usleep(100 * 1000);
+	}
+	fprintf(stderr, "%s: %s: tinyvmm is still there 30 s after SIGKILL; "
+			"its threads:\n", vmm_test_name, v->name);
+	list_threads(v->pid);
+	fprintf(stderr, "%s: %s: a thread is stuck in the L1's kernel: the L1 "
+			"must be booted again\n", vmm_test_name, v->name);
+	exit(VMM_L1_BROKEN);
+}
+
 /* Wait for exit; returns the status code, or -1 (killed after timeout). */
 int
 vmm_finish(struct vmm *v, int timeout_s)
@@ -140,8 +185,7 @@ vmm_finish(struct vmm *v, int timeout_s)
 		if (time(NULL) >= end) {
 			fprintf(stderr, "%s: %s: killing tinyvmm\n", vmm_test_name,
 				v->name);
-			kill(v->pid, SIGKILL);
-			waitpid(v->pid, &status, 0);
+			kill_and_reap(v);
 			close(v->fd);
 			v->fd = -1;
 			return -1;
@@ -321,7 +365,7 @@ vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
 void
 vmm_stalled(struct vmm *v, const char *fmt, ...)
 {
-	char msg[512], cmd[512];
+	char msg[512];
 	size_t mark = v->len;
 	va_list ap;
 
@@ -356,16 +400,7 @@ vmm_stalled(struct vmm *v, const char *fmt, ...)
 	print_since(v, mark);
 	fprintf(stderr, "%s: %s: tinyvmm's threads:\n", vmm_test_name,
 		v->name);
-	fflush(stderr);
-	snprintf(cmd, sizeof(cmd),
-		 "for t in /proc/%d/task/*; do "
-		 "echo \"  $(cat $t/comm): $(awk '/^State:/ { print $2 }' "
-		 "$t/status), in $(cat $t/wchan), syscall $(cut -d' ' -f1,2 "
-		 "$t/syscall)\"; grep -v -e do_syscall_64 -e entry_SYSCALL "
-		 "$t/stack | head -n 6 | sed 's/^/      /'; done >&2",
-		 (int)v->pid);
-	if (system(cmd) != 0)
-		fprintf(stderr, "  (cannot list them)\n");
+	list_threads(v->pid);
 	mark = v->len;
 	vmm_type(v, "\001b");
 	sleep(1);

@@ -14,6 +14,10 @@
 
 #define OUT_MAX (1 << 20)
 
+/* A test's exit status when the L1 it runs in can no longer run guests
+ * (a tinyvmm that SIGKILL does not end): tests/with-kvm boots it again. */
+#define VMM_L1_BROKEN 75
+
 struct vmm {
 	pid_t pid;
 	int fd; /* our end of its stdin/stdout */
