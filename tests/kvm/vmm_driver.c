@@ -276,11 +276,61 @@ sum_after(const struct vmm *v, const char *tag, char *out)
 		out[0] = 0;
 }
 
+/*
+ * tests/with-kvm boots the L1 again when it dies, and so runs this test
+ * again from the start. What each scenario came to is kept in the file
+ * $VCON_KVM_PROGRESS (in the run directory, which the L1 writes through
+ * to this machine): "P" or "F", the test, the scenario's place in the
+ * run and its name. A scenario with an outcome from an earlier boot is
+ * not run again, and a failure there still counts, so a boot that dies
+ * neither repeats the work before it nor forgets a failure.
+ */
+static char
+progress_get(int place, const char *name)
+{
+	const char *path = getenv("VCON_KVM_PROGRESS");
+	char line[256], key[200];
+	char got = 0;
+	FILE *f;
+
+	if (!path || !(f = fopen(path, "r")))
+		return 0;
+	snprintf(key, sizeof(key), "%s %d %s\n", vmm_test_name, place, name);
+	while (fgets(line, sizeof(line), f))
+		if ((line[0] == 'P' || line[0] == 'F') && line[1] == ' ' &&
+		    !strcmp(line + 2, key))
+			got = line[0];
+	fclose(f);
+	return got;
+}
+
+static void
+progress_put(int place, const char *name, char outcome)
+{
+	const char *path = getenv("VCON_KVM_PROGRESS");
+	FILE *f;
+
+	if (!path || !(f = fopen(path, "a")))
+		return;
+	fprintf(f, "%c %s %d %s\n", outcome, vmm_test_name, place, name);
+	fclose(f);
+}
+
 void
 vmm_scenario(const char *name, void (*fn)(void))
 {
-	int before = vmm_failures, attempt;
+	static int places;
+	int before = vmm_failures, attempt, place = ++places;
+	char earlier = progress_get(place, name);
 
+	if (earlier) {
+		fprintf(stderr, "%s: %s: %s in an earlier boot of the L1; not "
+				"run again\n", vmm_test_name, name,
+			earlier == 'P' ? "passed" : "failed");
+		if (earlier == 'F')
+			vmm_failures++;
+		return;
+	}
 	/*
 	 * docs/testing-kvm.md: the nested L1 now and then makes an L2 guest
 	 * triple-fault or stop running, a few times in a full make check.
@@ -292,7 +342,7 @@ vmm_scenario(const char *name, void (*fn)(void))
 		fn();
 		if (vmm_failures == before ||
 		    !(triple_fault_seen || stall_seen) || attempt == 3)
-			return;
+			break;
 		fprintf(stderr, "%s: %s: the guest %s under the nested runner; "
 				"running the scenario again (%d of 3)\n",
 			vmm_test_name, name,
@@ -300,6 +350,7 @@ vmm_scenario(const char *name, void (*fn)(void))
 			attempt + 1);
 		vmm_failures = before;
 	}
+	progress_put(place, name, vmm_failures == before ? 'P' : 'F');
 }
 
 /* Whether tinyvmm has closed its end: it exited (or died). */
