@@ -336,7 +336,7 @@ check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS) $(BENCH_BINS) \
 		build/asan/uart-qcompare $(KVM_TEST_BINS) build/e2e-watch
 	@$(MAKE) --no-print-directory check-headers check-symbols \
-		check-examples check-install
+		check-examples check-install format-check
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-conformance
 	@$(MAKE) --no-print-directory check-kvm
@@ -472,6 +472,7 @@ uninstall:
 format-check:
 	@clang-format --dry-run --Werror $(LIB_SRCS) $(filter-out \
 		include/vcon.h,$(PUBLIC_HEADERS)) lib/*.h
+	@echo "format-check: lib/ and include/vcon/ are as clang-format lays them out"
 
 clean:
 	rm -rf build

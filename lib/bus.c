@@ -167,7 +167,7 @@ one_access(struct vcon_bus *bus, uint64_t addr, unsigned size, bool is_write,
 		unsigned n = size - done < max ? size - done : max;
 		uint64_t off = addr + done - r->base;
 
-		/* A split access that runs past the range is unclaimed there. */
+		/* A split access that runs past the range: unclaimed there. */
 		if (off >= r->len) {
 			if (!is_write)
 				memset(data + done, 0xff, size - done);

@@ -166,7 +166,7 @@ deliver_locked(struct vcon_chr *chr)
 		} else if (fe->ops.event) {
 			for (ev = 0; PEND_EVENT(ev) != bit; ev++)
 				;
-			arg = ev == VCON_CHR_EVENT_FOCUS ? fe->focus_arg
+			arg = ev == VCON_CHR_EVENT_FOCUS   ? fe->focus_arg
 			      : ev == VCON_CHR_EVENT_ERROR ? fe->pending_err
 							   : 0;
 			fe->ops.event(fe->ctx, (enum vcon_chr_event)ev, arg);
@@ -603,8 +603,7 @@ stage_publish_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
  * so then it asks the producer's next write to kick.
  */
 static bool
-stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe,
-		   bool may_idle)
+stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe, bool may_idle)
 {
 	struct chr_stage *s = &fe->stage;
 	uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
@@ -715,7 +714,7 @@ write_direct_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len)
 	chr->direct_busy = false;
 	pthread_cond_broadcast(&chr->cb_idle);
 	if (n <= 0)
-		return 0; /* the ring path meets the error again, and handles it */
+		return 0; /* the ring path meets the error again, handles it */
 	chr->st.tx_bytes += (uint64_t)n;
 	chr->st.tx_writes++;
 	return (size_t)n;
@@ -806,14 +805,13 @@ vcon_chr_fe_as_sink(struct vcon_chr_fe *fe)
 
 /* ---- input ---------------------------------------------------------- */
 
-static const char mux_help[] =
-	"\r\n"
-	"C-a h    print this help\r\n"
-	"C-a x    exit emulator\r\n"
-	"C-a t    toggle console timestamps\r\n"
-	"C-a b    send break (magic sysrq)\r\n"
-	"C-a c    switch between console and monitor\r\n"
-	"C-a C-a  sends C-a\r\n";
+static const char mux_help[] = "\r\n"
+			       "C-a h    print this help\r\n"
+			       "C-a x    exit emulator\r\n"
+			       "C-a t    toggle console timestamps\r\n"
+			       "C-a b    send break (magic sysrq)\r\n"
+			       "C-a c    switch between console and monitor\r\n"
+			       "C-a C-a  sends C-a\r\n";
 
 /*
  * Hand len bytes to the focused frontend, unlocked. Returns how many it
@@ -821,8 +819,7 @@ static const char mux_help[] =
  * called while the frontend ran (ready_seq moved).
  */
 static size_t
-give_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len,
-	    bool *paused)
+give_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len, bool *paused)
 {
 	struct vcon_chr_fe *fe;
 	uint64_t seq;
@@ -922,8 +919,7 @@ deliver_input_locked(struct vcon_chr *chr)
 		}
 		for (j = i; j < chr->in_len && chr->inbuf[j] != 0x01; j++)
 			;
-		chr->in_off += give_locked(chr, chr->inbuf + i, j - i,
-					   &paused);
+		chr->in_off += give_locked(chr, chr->inbuf + i, j - i, &paused);
 	}
 	if (chr->in_off == chr->in_len)
 		chr->in_off = chr->in_len = 0;
@@ -1003,8 +999,9 @@ io_in_ready(struct vcon__watch *w, uint32_t revents)
 	struct vcon_chr *chr = container_of(w, struct vcon_chr, w_in);
 
 	/* in_fd == out_fd shares this watch for both directions. */
-	io_ready(chr, revents, chr->in_fd == chr->out_fd &&
-				       (revents & (EPOLLOUT | EPOLLERR)));
+	io_ready(chr, revents,
+		 chr->in_fd == chr->out_fd &&
+			 (revents & (EPOLLOUT | EPOLLERR)));
 }
 
 static void
@@ -1038,8 +1035,9 @@ open_logfile(struct vcon_chr *chr, const struct chr_opts *o,
 	flags |= o->logappend ? O_APPEND : O_TRUNC;
 	chr->log_fd = open(o->logfile, flags, 0666);
 	if (chr->log_fd < 0)
-		return vcon__fail(err, -errno, "%s: cannot open logfile '%s': %s",
-				o->backend, o->logfile, strerror(errno));
+		return vcon__fail(err, -errno,
+				  "%s: cannot open logfile '%s': %s",
+				  o->backend, o->logfile, strerror(errno));
 	return 0;
 }
 

@@ -34,7 +34,7 @@
 #include "internal.h"
 
 struct fd_priv {
-	int in, out;       /* ours: reopened or dup()ed */
+	int in, out;           /* ours: reopened or dup()ed */
 	int orig_in, orig_out; /* the inherited fds of fd=, closed on free */
 };
 
@@ -54,9 +54,8 @@ own_fd(int fd, bool output, bool *sock)
 		return -errno;
 	if (!S_ISREG(st.st_mode) && !S_ISSOCK(st.st_mode)) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		nfd = open(path,
-			   (output ? O_WRONLY : O_RDONLY) | O_NONBLOCK |
-				   O_CLOEXEC | O_NOCTTY);
+		nfd = open(path, (output ? O_WRONLY : O_RDONLY) | O_NONBLOCK |
+					 O_CLOEXEC | O_NOCTTY);
 		if (nfd >= 0)
 			return nfd;
 	}
@@ -129,7 +128,7 @@ file_open(struct vcon_chr *chr, const struct chr_opts *o,
 	p->out = open(o->path, flags, 0666);
 	if (p->out < 0)
 		return vcon__fail(err, -errno, "file: cannot open '%s': %s",
-				o->path, strerror(errno));
+				  o->path, strerror(errno));
 	/* A FIFO or device (file:/dev/stdout in a pipe): never block the
 	 * loop on it. The open file is ours, so the flag is too. */
 	if (fstat(p->out, &st) == 0 && !S_ISREG(st.st_mode))
@@ -139,8 +138,9 @@ file_open(struct vcon_chr *chr, const struct chr_opts *o,
 			     O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 		if (p->in < 0)
 			return vcon__fail(err, -errno,
-					"file: cannot open input-path '%s': %s",
-					o->input_path, strerror(errno));
+					  "file: cannot open input-path "
+					  "'%s': %s",
+					  o->input_path, strerror(errno));
 	}
 	chr_connected(chr, p->in, p->out);
 	return 0;
@@ -155,8 +155,7 @@ const struct chr_backend chr_file_backend = {
 /* ---- fd ------------------------------------------------------------- */
 
 static int
-fd_open(struct vcon_chr *chr, const struct chr_opts *o,
-	struct vcon_error *err)
+fd_open(struct vcon_chr *chr, const struct chr_opts *o, struct vcon_error *err)
 {
 	struct fd_priv *p = new_priv(chr);
 	int in = o->fd >= 0 ? o->fd : o->in_fd;
@@ -168,15 +167,15 @@ fd_open(struct vcon_chr *chr, const struct chr_opts *o,
 	if (in >= 0) {
 		rc = own_fd(in, false, &chr->in_sock);
 		if (rc < 0)
-			return vcon__fail(err, rc, "fd: cannot use fd %d: %s", in,
-					strerror(-rc));
+			return vcon__fail(err, rc, "fd: cannot use fd %d: %s",
+					  in, strerror(-rc));
 		p->in = rc;
 	}
 	if (out >= 0) {
 		rc = own_fd(out, true, &chr->out_sock);
 		if (rc < 0)
 			return vcon__fail(err, rc, "fd: cannot use fd %d: %s",
-					out, strerror(-rc));
+					  out, strerror(-rc));
 		p->out = rc;
 	}
 	/* From here on they are ours to close. */
@@ -194,9 +193,8 @@ const struct chr_backend chr_fd_backend = {
 
 /* ---- stdio ---------------------------------------------------------- */
 
-static const int fatal_signals[] = { SIGINT,  SIGTERM, SIGHUP, SIGQUIT,
-				     SIGSEGV, SIGBUS,  SIGABRT, SIGFPE,
-				     SIGILL };
+static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGSEGV,
+				     SIGBUS, SIGABRT, SIGFPE, SIGILL };
 
 /* The process's terminal: see the comment at the top. */
 static struct {
@@ -383,7 +381,7 @@ stdio_open(struct vcon_chr *chr, const struct chr_opts *o,
 
 	if (term.in_use)
 		return vcon__fail(err, -EBUSY,
-				"stdio: only one stdio chardev per process");
+				  "stdio: only one stdio chardev per process");
 	p = new_priv(chr);
 	if (!p)
 		return -ENOMEM;
@@ -393,12 +391,12 @@ stdio_open(struct vcon_chr *chr, const struct chr_opts *o,
 	rc = own_fd(STDOUT_FILENO, true, &chr->out_sock);
 	if (rc < 0)
 		return vcon__fail(err, rc, "stdio: cannot use stdout: %s",
-				strerror(-rc));
+				  strerror(-rc));
 	p->out = rc;
 	rc = term_make_raw(o->signal);
 	if (rc < 0)
 		return vcon__fail(err, rc, "stdio: cannot set the terminal: %s",
-				strerror(-rc));
+				  strerror(-rc));
 	term.in_use = true;
 	chr->tty_fd = STDOUT_FILENO;
 	term_hook_winch(chr);

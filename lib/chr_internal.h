@@ -21,13 +21,13 @@
 #include "loop_internal.h"
 
 #define CHR_MAX_FE 8
-#define CHR_INBUF 4096
+#define CHR_INBUF  4096
 /* Writes at least this long may go to the fd from the caller (chr.c). */
 #define CHR_DIRECT_MIN 512
-#define CHR_LOGBUF 4096
+#define CHR_LOGBUF     4096
 /* Per-frontend staging for small writes (a power of 2), and the largest
  * write that goes there rather than through the lock. */
-#define CHR_STAGE 16384
+#define CHR_STAGE     16384
 #define CHR_STAGE_MAX 256
 
 /* A parsed -chardev spec. Strings point into buf. */
@@ -67,10 +67,10 @@ struct chr_backend {
 struct chr_stage {
 	/* The producer's line: written per write, read by the consumer. */
 	_Alignas(64) _Atomic uint64_t head; /* bytes ever staged */
-	uint64_t limit_seen; /* the producer's copy of limit */
+	uint64_t limit_seen;                /* the producer's copy of limit */
 	/* The consumer's line: written per drain, read by the producer. */
-	_Alignas(64) _Atomic uint64_t tail; /* bytes ever moved to the ring */
-	_Atomic uint64_t limit; /* head may grow to this (room, policy) */
+	_Alignas(64) _Atomic uint64_t tail; /* bytes moved to the ring */
+	_Atomic uint64_t limit;             /* head's bound: room, policy */
 	/* Written once per pause, read per write. */
 	_Alignas(64) _Atomic bool kick; /* nobody will look: queue the flush */
 	_Alignas(64) uint8_t buf[CHR_STAGE];
@@ -80,7 +80,7 @@ struct vcon_chr_fe {
 	struct vcon_chr *chr;
 	struct vcon_chr_fe_ops ops;
 	void *ctx;
-	bool fast;          /* writes may use the stage: no mux, no logfile */
+	bool fast; /* writes may use the stage: no mux, no logfile */
 	struct chr_stage stage;
 	bool want_tx_ready; /* a write was refused: call tx_ready on room */
 	unsigned pending;   /* events to deliver (bit per event) + TX_READY */
@@ -105,13 +105,13 @@ struct vcon_chr {
 	/* The host side, set by the backend. in_fd may equal out_fd. */
 	int in_fd, out_fd;
 	bool in_pollable, out_pollable;
-	int tty_fd;           /* for the window size; -1 if none */
+	int tty_fd;             /* for the window size; -1 if none */
 	bool in_sock, out_sock; /* use recv/send with MSG_DONTWAIT */
-	bool connected;       /* a peer is there */
+	bool connected;         /* a peer is there */
 	bool in_eof, in_paused;
-	bool out_blocked;     /* the fd said EAGAIN: wait for EPOLLOUT */
-	bool out_direct;      /* out_fd never blocks: callers may write it */
-	bool direct_busy;     /* a caller is writing out_fd unlocked now */
+	bool out_blocked; /* the fd said EAGAIN: wait for EPOLLOUT */
+	bool out_direct;  /* out_fd never blocks: callers may write it */
+	bool direct_busy; /* a caller is writing out_fd unlocked now */
 	bool flush_queued;
 	bool closing;         /* vcon_chr_free has begun */
 	uint64_t ready_seq;   /* bumped by every fe_input_ready */
@@ -122,8 +122,8 @@ struct vcon_chr {
 
 	/* Output ring: positions count bytes ever written/consumed. */
 	uint8_t *ring;
-	size_t cap, mask;     /* limit; allocation size - 1 (a power of 2) */
-	size_t inflight;      /* bytes from tail a write is sending now */
+	size_t cap, mask; /* limit; allocation size - 1 (a power of 2) */
+	size_t inflight;  /* bytes from tail a write is sending now */
 	uint64_t head, tail;
 	enum vcon_chr_policy policy;
 
@@ -151,8 +151,7 @@ int chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err);
 const struct chr_backend *chr_find_backend(const char *name);
 
 extern const struct chr_backend chr_null_backend, chr_file_backend,
-	chr_stdio_backend, chr_fd_backend, chr_pty_backend,
-	chr_socket_backend;
+	chr_stdio_backend, chr_fd_backend, chr_pty_backend, chr_socket_backend;
 
 /* Make a fd of ours non-blocking and close-on-exec. */
 int chr_set_nonblock(int fd);

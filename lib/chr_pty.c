@@ -64,15 +64,15 @@ static void
 ino_ready(struct vcon__watch *w, uint32_t revents)
 {
 	struct pty_priv *p = container_of(w, struct pty_priv, w_ino);
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char buf[4096]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
 	ssize_t n;
 	size_t off;
 
 	(void)revents;
 	while ((n = read(p->ino_fd, buf, sizeof(buf))) > 0) {
-		for (off = 0; off < (size_t)n;
-		     off += sizeof(*ev) + ev->len) {
+		for (off = 0; off < (size_t)n; off += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)(buf + off);
 			if (ev->mask & (IN_OPEN | IN_Q_OVERFLOW))
 				p->ever_opened = true;
@@ -144,13 +144,15 @@ make_link(struct pty_priv *p, const char *link, struct vcon_error *err)
 	if (lstat(link, &st) == 0) {
 		if (!S_ISLNK(st.st_mode))
 			return vcon__fail(err, -EEXIST,
-					"pty: '%s' exists and is not a symlink",
-					link);
+					  "pty: '%s' exists and is not a "
+					  "symlink",
+					  link);
 		unlink(link);
 	}
 	if (symlink(p->name, link) < 0)
-		return vcon__fail(err, -errno, "pty: cannot create link '%s': %s",
-				link, strerror(errno));
+		return vcon__fail(err, -errno,
+				  "pty: cannot create link '%s': %s", link,
+				  strerror(errno));
 	p->link = strdup(link);
 	if (!p->link) {
 		unlink(link);
@@ -160,8 +162,7 @@ make_link(struct pty_priv *p, const char *link, struct vcon_error *err)
 }
 
 static int
-pty_open(struct vcon_chr *chr, const struct chr_opts *o,
-	 struct vcon_error *err)
+pty_open(struct vcon_chr *chr, const struct chr_opts *o, struct vcon_error *err)
 {
 	struct pty_priv *p = calloc(1, sizeof(*p));
 	struct termios t;
@@ -175,11 +176,11 @@ pty_open(struct vcon_chr *chr, const struct chr_opts *o,
 	p->master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (p->master < 0)
 		return vcon__fail(err, -errno, "pty: cannot open a pty: %s",
-				strerror(errno));
+				  strerror(errno));
 	if (grantpt(p->master) < 0 || unlockpt(p->master) < 0 ||
 	    ptsname_r(p->master, p->name, sizeof(p->name)) != 0)
 		return vcon__fail(err, -errno, "pty: cannot set up the pty: %s",
-				strerror(errno));
+				  strerror(errno));
 	/* Raw from the start; on a master this sets the slave's termios. */
 	if (tcgetattr(p->master, &t) == 0) {
 		cfmakeraw(&t);
@@ -189,7 +190,7 @@ pty_open(struct vcon_chr *chr, const struct chr_opts *o,
 	if (p->ino_fd < 0 ||
 	    inotify_add_watch(p->ino_fd, p->name, IN_OPEN | IN_CLOSE) < 0)
 		return vcon__fail(err, -errno, "pty: cannot watch '%s': %s",
-				p->name, strerror(errno));
+				  p->name, strerror(errno));
 	p->hup_fd = fcntl(p->master, F_DUPFD_CLOEXEC, 3);
 	if (p->hup_fd < 0)
 		return -errno;
@@ -201,7 +202,7 @@ pty_open(struct vcon_chr *chr, const struct chr_opts *o,
 		rc = vcon__watch_set(&p->w_hup, EPOLLET);
 	if (rc < 0)
 		return vcon__fail(err, rc, "pty: cannot watch the master: %s",
-				strerror(-rc));
+				  strerror(-rc));
 	if (o->path && (rc = make_link(p, o->path, err)) < 0)
 		return rc;
 	chr->tty_fd = p->master;

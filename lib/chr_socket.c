@@ -41,10 +41,10 @@ struct sock_priv {
 	int64_t reconnect_ms;
 	struct sockaddr_storage addr; /* where to connect (client) */
 	socklen_t addrlen;
-	char *path;             /* unix server path to unlink */
+	char *path; /* unix server path to unlink */
 	dev_t dev;
 	ino_t ino;
-	char desc[160];         /* "unix:PATH" or "tcp:HOST:PORT", for errors */
+	char desc[160]; /* "unix:PATH" or "tcp:HOST:PORT", for errors */
 };
 
 static void
@@ -73,8 +73,7 @@ listen_ready(struct vcon__watch *w, uint32_t revents)
 	chr_connected(p->chr, fd, fd);
 }
 
-static int
-start_connect(struct sock_priv *p);
+static int start_connect(struct sock_priv *p);
 
 static void
 connect_done(struct vcon__watch *w, uint32_t revents)
@@ -131,8 +130,8 @@ retry_fn(void *ctx, uint64_t now_ns)
 	(void)now_ns;
 	if (p->conn_fd < 0 && start_connect(p) < 0)
 		vcon_loop_timer_arm(p->retry,
-				    vcon_now_ns() +
-					    (uint64_t)p->reconnect_ms * 1000000u);
+				    vcon_now_ns() + (uint64_t)p->reconnect_ms *
+							    1000000u);
 }
 
 static void
@@ -149,8 +148,8 @@ sock_hangup(struct vcon_chr *chr)
 		(void)vcon__watch_set(&p->w_listen, EPOLLIN);
 	else if (p->reconnect_ms)
 		vcon_loop_timer_arm(p->retry,
-				    vcon_now_ns() +
-					    (uint64_t)p->reconnect_ms * 1000000u);
+				    vcon_now_ns() + (uint64_t)p->reconnect_ms *
+							    1000000u);
 }
 
 static void
@@ -194,9 +193,9 @@ unix_addr(struct sock_priv *p, const char *path, struct vcon_error *err)
 
 	if (strlen(path) >= sizeof(sun->sun_path))
 		return vcon__fail(err, -ENAMETOOLONG,
-				"socket: path '%s' is too long for a unix "
-				"socket",
-				path);
+				  "socket: path '%s' is too long for a unix "
+				  "socket",
+				  path);
 	sun->sun_family = AF_UNIX;
 	strcpy(sun->sun_path, path);
 	p->addrlen = sizeof(*sun);
@@ -229,14 +228,14 @@ unix_listen(struct sock_priv *p, const char *path, struct vcon_error *err)
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return vcon__fail(err, -EEXIST,
-					"socket: '%s' exists and is not a "
-					"socket",
-					path);
+					  "socket: '%s' exists and is not a "
+					  "socket",
+					  path);
 		if (unix_live(p))
 			return vcon__fail(err, -EADDRINUSE,
-					"socket: '%s' is in use by a live "
-					"server",
-					path);
+					  "socket: '%s' is in use by a live "
+					  "server",
+					  path);
 		unlink(path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -245,11 +244,11 @@ unix_listen(struct sock_priv *p, const char *path, struct vcon_error *err)
 	p->listen_fd = fd;
 	if (bind(fd, (struct sockaddr *)&p->addr, p->addrlen) < 0)
 		return vcon__fail(err, -errno, "socket: cannot bind '%s': %s",
-				path, strerror(errno));
+				  path, strerror(errno));
 	/* Before listen(): until then no one can connect, so no race. */
 	if (chmod(path, 0600) < 0 || stat(path, &st) < 0)
 		return vcon__fail(err, -errno, "socket: cannot chmod '%s': %s",
-				path, strerror(errno));
+				  path, strerror(errno));
 	p->path = strdup(path);
 	if (!p->path)
 		return -ENOMEM;
@@ -272,8 +271,8 @@ tcp_resolve(struct sock_priv *p, const struct chr_opts *o,
 	rc = getaddrinfo(*o->host ? o->host : NULL, port, &hints, &res);
 	if (rc != 0)
 		return vcon__fail(err, -EADDRNOTAVAIL,
-				"socket: cannot resolve '%s': %s", o->host,
-				gai_strerror(rc));
+				  "socket: cannot resolve '%s': %s", o->host,
+				  gai_strerror(rc));
 	memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
 	p->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
@@ -293,7 +292,7 @@ tcp_listen(struct sock_priv *p, struct vcon_error *err)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&p->addr, p->addrlen) < 0)
 		return vcon__fail(err, -errno, "socket: cannot bind %s: %s",
-				p->desc, strerror(errno));
+				  p->desc, strerror(errno));
 	return 0;
 }
 
@@ -306,16 +305,17 @@ wait_first_client(struct sock_priv *p, struct vcon_error *err)
 
 	for (;;) {
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-			return vcon__fail(err, -errno, "socket: waiting on %s: %s",
-					p->desc, strerror(errno));
+			return vcon__fail(err, -errno,
+					  "socket: waiting on %s: %s", p->desc,
+					  strerror(errno));
 		fd = accept4(p->listen_fd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0)
 			break;
-		if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
-			return vcon__fail(err, -errno, "socket: accept on %s: %s",
-					p->desc, strerror(errno));
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			return vcon__fail(err, -errno,
+					  "socket: accept on %s: %s", p->desc,
+					  strerror(errno));
 	}
 	set_nodelay(p, fd);
 	p->conn_fd = fd;
@@ -348,8 +348,9 @@ sock_open(struct vcon_chr *chr, const struct chr_opts *o,
 		if (rc < 0)
 			return rc;
 		if (listen(p->listen_fd, 1) < 0)
-			return vcon__fail(err, -errno, "socket: listen on %s: %s",
-					p->desc, strerror(errno));
+			return vcon__fail(err, -errno,
+					  "socket: listen on %s: %s", p->desc,
+					  strerror(errno));
 		vcon__watch_init(&p->w_listen, chr->loop, p->listen_fd,
 				 listen_ready);
 		if (o->wait && (rc = wait_first_client(p, err)) < 0)
@@ -364,11 +365,11 @@ sock_open(struct vcon_chr *chr, const struct chr_opts *o,
 	rc = start_connect(p);
 	if (rc < 0 && !p->reconnect_ms)
 		return vcon__fail(err, rc, "socket: cannot connect to %s: %s",
-				p->desc, strerror(-rc));
+				  p->desc, strerror(-rc));
 	if (rc < 0)
 		vcon_loop_timer_arm(p->retry,
-				    vcon_now_ns() +
-					    (uint64_t)p->reconnect_ms * 1000000u);
+				    vcon_now_ns() + (uint64_t)p->reconnect_ms *
+							    1000000u);
 	return 0;
 }
 

@@ -23,8 +23,16 @@ struct key {
 	size_t off; /* into struct chr_opts */
 };
 
-#define STR(n, f) { n, K_STR, offsetof(struct chr_opts, f) }
-#define BOOL(n, f) { n, K_BOOL, offsetof(struct chr_opts, f) }
+/* clang-format off: one line each, as they are used */
+#define STR(n, f)                                                              \
+	{                                                                      \
+		n, K_STR, offsetof(struct chr_opts, f)                         \
+	}
+#define BOOL(n, f)                                                             \
+	{                                                                      \
+		n, K_BOOL, offsetof(struct chr_opts, f)                        \
+	}
+/* clang-format on */
 
 static const struct key common_keys[] = {
 	STR("id", id),
@@ -89,9 +97,10 @@ static const struct {
 
 /* QEMU backends a user may try that libvcon does not have. */
 static const char *const qemu_only[] = {
-	"vc",	   "udp",      "pipe",	  "serial",    "parallel", "ringbuf",
-	"memory",  "braille",  "msmouse", "testdev",   "spicevmc", "spiceport",
-	"wctablet", "qemu-vdagent", "dbus", "console", "tty", "parport",
+	"vc",       "udp",       "pipe",     "serial",       "parallel",
+	"ringbuf",  "memory",    "braille",  "msmouse",      "testdev",
+	"spicevmc", "spiceport", "wctablet", "qemu-vdagent", "dbus",
+	"console",  "tty",       "parport",
 };
 
 const struct chr_backend *
@@ -156,8 +165,8 @@ unknown_key(const char *be, const struct key *keys, const char *key,
 		suggest(key, k->name, &best, &bd);
 	if (best)
 		return vcon__fail(err, -EINVAL,
-				"%s: unknown key '%s' (did you mean '%s'?)",
-				be, key, best);
+				  "%s: unknown key '%s' (did you mean '%s'?)",
+				  be, key, best);
 	return vcon__fail(err, -EINVAL, "%s: unknown key '%s'", be, key);
 }
 
@@ -172,15 +181,16 @@ unknown_backend(const char *name, struct vcon_error *err)
 	for (i = 0; i < ARRAY_SIZE(qemu_only); i++)
 		if (strcmp(qemu_only[i], name) == 0)
 			return vcon__fail(err, -ENOTSUP,
-					"chardev backend '%s' is not supported",
-					name);
+					  "chardev backend '%s' is not "
+					  "supported",
+					  name);
 	for (i = 0; i < ARRAY_SIZE(backends); i++)
 		suggest(name, backends[i].name, &best, &bd);
 	if (best)
 		return vcon__fail(err, -EINVAL,
-				"unknown chardev backend '%s' (did you mean "
-				"'%s'?)",
-				name, best);
+				  "unknown chardev backend '%s' (did you mean "
+				  "'%s'?)",
+				  name, best);
 	return vcon__fail(err, -EINVAL, "unknown chardev backend '%s'", name);
 }
 
@@ -262,8 +272,9 @@ set_value(const char *be, const struct key *k, const char *v,
 	case K_BOOL:
 		if (parse_bool(v, &b) < 0)
 			return vcon__fail(err, -EINVAL,
-					"%s: '%s' must be on or off, not '%s'",
-					be, k->name, v);
+					  "%s: '%s' must be on or off, "
+					  "not '%s'",
+					  be, k->name, v);
 		memcpy(field, &b, sizeof(b));
 		if (!strcmp(k->name, "server"))
 			o->has_server = true;
@@ -273,28 +284,27 @@ set_value(const char *be, const struct key *k, const char *v,
 	case K_PORT:
 		if (parse_u64(v, 65535, &n) < 0)
 			return vcon__fail(err, -ERANGE,
-					"%s: port '%s' is not a number in "
-					"0-65535",
-					be, v);
+					  "%s: port '%s' is not a number in "
+					  "0-65535",
+					  be, v);
 		o->port = (int)n;
 		return 0;
 	case K_MS:
 		if (parse_u64(v, 24ull * 3600 * 1000, &n) < 0)
 			return vcon__fail(err, -ERANGE,
-					"%s: '%s' must be milliseconds, not "
-					"'%s'",
-					be, k->name, v);
+					  "%s: '%s' must be milliseconds, not "
+					  "'%s'",
+					  be, k->name, v);
 		/* QEMU's older reconnect= counts seconds. */
-		o->reconnect_ms = (int64_t)n * (strcmp(k->name, "reconnect")
-							? 1
-							: 1000);
+		o->reconnect_ms =
+			(int64_t)n * (strcmp(k->name, "reconnect") ? 1 : 1000);
 		return 0;
 	case K_SIZE:
 		if (parse_size(v, &o->buffer) < 0)
 			return vcon__fail(err, -ERANGE,
-					"%s: buffer '%s' must be 1 to 256M "
-					"bytes",
-					be, v);
+					  "%s: buffer '%s' must be 1 to 256M "
+					  "bytes",
+					  be, v);
 		return 0;
 	case K_POLICY:
 		if (!strcmp(v, "block"))
@@ -305,16 +315,16 @@ set_value(const char *be, const struct key *k, const char *v,
 			o->policy = VCON_CHR_POLICY_DROP;
 		else
 			return vcon__fail(err, -EINVAL,
-					"%s: policy must be block, keep or "
-					"drop, not '%s'",
-					be, v);
+					  "%s: policy must be block, keep or "
+					  "drop, not '%s'",
+					  be, v);
 		return 0;
 	case K_FD:
 		if (parse_u64(v, INT_MAX, &n) < 0)
 			return vcon__fail(err, -EINVAL,
-					"%s: '%s' must be a file descriptor "
-					"number, not '%s'",
-					be, k->name, v);
+					  "%s: '%s' must be a file descriptor "
+					  "number, not '%s'",
+					  be, k->name, v);
 		memcpy(field, &(int){ (int)n }, sizeof(int));
 		return 0;
 	}
@@ -351,32 +361,32 @@ check_socket(struct chr_opts *o, struct vcon_error *err)
 {
 	if (o->path && (o->host || o->port >= 0))
 		return vcon__fail(err, -EINVAL,
-				"socket: give 'path' (unix) or 'host' and "
-				"'port' (tcp), not both");
+				  "socket: give 'path' (unix) or 'host' and "
+				  "'port' (tcp), not both");
 	if (!o->path && !o->host && o->port < 0)
 		return vcon__fail(err, -EINVAL,
-				"socket: give 'path' (unix) or 'host' and "
-				"'port' (tcp)");
+				  "socket: give 'path' (unix) or 'host' and "
+				  "'port' (tcp)");
 	if (o->host && o->port < 0)
 		return vcon__fail(err, -EINVAL, "socket: no port given");
 	if (!o->path && !o->host)
 		return vcon__fail(err, -EINVAL,
-				"socket: 'port' needs 'host' (empty for all "
-				"addresses)");
+				  "socket: 'port' needs 'host' (empty for all "
+				  "addresses)");
 	if (o->path && !*o->path)
 		return vcon__fail(err, -EINVAL, "socket: 'path' is empty");
 	if (!o->server && o->has_wait)
 		return vcon__fail(err, -EINVAL,
-				"socket: 'wait' is only for servers");
+				  "socket: 'wait' is only for servers");
 	if (o->server && o->reconnect_ms)
 		return vcon__fail(err, -EINVAL,
-				"socket: 'reconnect-ms' is only for clients");
+				  "socket: 'reconnect-ms' is only for clients");
 	if (!o->server && o->host && o->port == 0)
 		return vcon__fail(err, -EINVAL,
-				"socket: port 0 is only for servers");
+				  "socket: port 0 is only for servers");
 	if (!o->server && o->host && !*o->host)
 		return vcon__fail(err, -EINVAL,
-				"socket: a client needs a 'host'");
+				  "socket: a client needs a 'host'");
 	return 0;
 }
 
@@ -401,13 +411,14 @@ chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err)
 	strcpy(o->buf, spec);
 	n = split(o->buf, tok, ARRAY_SIZE(tok));
 	if (n == SIZE_MAX)
-		return vcon__fail(err, -E2BIG, "chardev spec has too many keys");
+		return vcon__fail(err, -E2BIG,
+				  "chardev spec has too many keys");
 	be = o->backend = tok[0];
 	if (strchr(be, '='))
 		return vcon__fail(err, -EINVAL,
-				"chardev spec must start with the backend, "
-				"not '%s'",
-				be);
+				  "chardev spec must start with the backend, "
+				  "not '%s'",
+				  be);
 	for (b = 0; b < ARRAY_SIZE(backends); b++)
 		if (strcmp(backends[b].name, be) == 0)
 			keys = backends[b].keys;
@@ -432,14 +443,15 @@ chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err)
 		if (!k)
 			return unknown_key(be, keys, name, err);
 		if (!v && k->type != K_BOOL)
-			return vcon__fail(err, -EINVAL, "%s: '%s' needs a value",
-					be, k->name);
+			return vcon__fail(err, -EINVAL,
+					  "%s: '%s' needs a value", be,
+					  k->name);
 		/* Keys alias (reconnect, reconnect-ms) by sharing a field. */
 		for (b = 0; b < nseen; b++)
 			if (seen[b] == k->off)
 				return vcon__fail(err, -EINVAL,
-						"%s: '%s' is given twice", be,
-						k->name);
+						  "%s: '%s' is given twice", be,
+						  k->name);
 		seen[nseen++] = k->off;
 		rc = set_value(be, k, v ? v : "on", o, err);
 		if (rc < 0)
@@ -452,8 +464,8 @@ chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err)
 	if (keys == fd_keys) {
 		if (o->fd >= 0 && (o->in_fd >= 0 || o->out_fd >= 0))
 			return vcon__fail(err, -EINVAL,
-					"fd: give 'fd' or 'in-fd'/'out-fd', not "
-					"both");
+					  "fd: give 'fd' or "
+					  "'in-fd'/'out-fd', not both");
 		if (o->fd < 0 && o->in_fd < 0 && o->out_fd < 0)
 			return vcon__fail(err, -EINVAL, "fd: 'fd' is required");
 	}
@@ -509,16 +521,16 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 	} else if (!strncmp(spec, "tcp:", 4)) {
 		rest = spec + 4;
 		opts = strchr(rest, ',');
-		colon = memrchr(rest, ':', opts ? (size_t)(opts - rest)
-						: strlen(rest));
+		colon = memrchr(rest, ':',
+				opts ? (size_t)(opts - rest) : strlen(rest));
 		if (!colon)
 			return vcon__fail(err, -EINVAL,
-					"-serial tcp: needs HOST:PORT, got "
-					"'%s'",
-					rest);
+					  "-serial tcp: needs HOST:PORT, got "
+					  "'%s'",
+					  rest);
 		rc = append(buf, sizeof(buf), "socket,host=", false);
-		if (rc == 0 && strlen(buf) + (size_t)(colon - rest) + 8 <
-				       sizeof(buf))
+		if (rc == 0 &&
+		    strlen(buf) + (size_t)(colon - rest) + 8 < sizeof(buf))
 			strncat(buf, rest, (size_t)(colon - rest));
 		if (rc == 0)
 			rc = append(buf, sizeof(buf), ",port=", false);
@@ -526,10 +538,11 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 			rc = append(buf, sizeof(buf), colon + 1, false);
 	} else if (!strncmp(spec, "chardev:", 8)) {
 		return vcon__fail(err, -EINVAL,
-				"'%s' names a -chardev; look it up by id", spec);
+				  "'%s' names a -chardev; look it up by id",
+				  spec);
 	} else {
 		return vcon__fail(err, -EINVAL, "unknown -serial backend '%s'",
-				spec);
+				  spec);
 	}
 	if (rc == 0 && mux)
 		rc = append(buf, sizeof(buf), ",mux=on", false);

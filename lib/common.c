@@ -13,7 +13,10 @@
 #include "internal.h"
 
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x)  STR_(x)
+#define VERSION                                                                \
+	STR(VCON_VERSION_MAJOR)                                                \
+	"." STR(VCON_VERSION_MINOR) "." STR(VCON_VERSION_PATCH)
 
 VCON_API uint64_t
 vcon_now_ns(void)
@@ -27,8 +30,7 @@ vcon_now_ns(void)
 VCON_API const char *
 vcon_version(void)
 {
-	return STR(VCON_VERSION_MAJOR) "." STR(VCON_VERSION_MINOR) "." STR(
-		VCON_VERSION_PATCH);
+	return VERSION;
 }
 
 int

@@ -24,7 +24,7 @@ int vcon__fail(struct vcon_error *err, int rc, const char *fmt, ...)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define container_of(ptr, type, member)                                       \
+#define container_of(ptr, type, member)                                        \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /*

@@ -32,12 +32,11 @@
 #define MAX_VCPUS 64
 /* RAM above VCON__LOW_MEM_MAX goes above 4 GiB; 1 TiB is x86's 40 bits
  * with room to spare, and far beyond what a console test needs. */
-#define MAX_MEM (1ull << 40)
-#define TSS_ADDR 0xfffbd000u
+#define MAX_MEM           (1ull << 40)
+#define TSS_ADDR          0xfffbd000u
 #define IDENTITY_MAP_ADDR 0xfffbc000u
 
-static void
-set_err(struct vcon_error *err, const char *fmt, ...)
+static void set_err(struct vcon_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void
@@ -162,7 +161,8 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 		};
 		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
 			rc = -errno;
-			set_err(err, "KVM_SET_USER_MEMORY_REGION above 4 GiB: %s",
+			set_err(err,
+				"KVM_SET_USER_MEMORY_REGION above 4 GiB: %s",
 				strerror(errno));
 			goto fail;
 		}
@@ -389,7 +389,7 @@ vcon_vm_run(struct vcon_vm *vm, enum vcon_vm_exit *why, struct vcon_error *err)
 			pthread_cond_wait(&vm->cond, &vm->lock);
 			continue;
 		}
-		/* Coalesced writes that no exit has flushed: see kvm_coalesce.c */
+		/* Coalesced writes no exit has flushed: see kvm_coalesce.c */
 		clock_gettime(CLOCK_MONOTONIC, &tick);
 		tick.tv_nsec += 10 * 1000 * 1000;
 		if (tick.tv_nsec >= 1000000000) {
@@ -409,7 +409,7 @@ vcon_vm_run(struct vcon_vm *vm, enum vcon_vm_exit *why, struct vcon_error *err)
 		pthread_join(vm->vcpus[i].thread, NULL);
 		vm->vcpus[i].running = false;
 	}
-	/* What the guest wrote just before it stopped still reaches the devices. */
+	/* What the guest wrote just before it stopped reaches the devices. */
 	vcon__vm_drain(vm);
 	if (rc) {
 		set_err(err, "starting vCPU threads: %s", strerror(-rc));

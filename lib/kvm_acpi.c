@@ -28,14 +28,14 @@
 #include "kvm_impl.h"
 #include "le.h"
 
-#define PM_BASE 0x600
-#define PM1_EVT_LEN 4
-#define PM1_CNT (PM_BASE + PM1_EVT_LEN)
-#define PM1_CNT_LEN 2
-#define SCI_IRQ 9
+#define PM_BASE        0x600
+#define PM1_EVT_LEN    4
+#define PM1_CNT        (PM_BASE + PM1_EVT_LEN)
+#define PM1_CNT_LEN    2
+#define SCI_IRQ        9
 #define PM1_CNT_SCI_EN 0x0001
 #define PM1_CNT_SLP_EN 0x2000
-#define SLP_TYP_S5 5 /* what \_S5 says; any value the two agree on */
+#define SLP_TYP_S5     5 /* what \_S5 says; any value the two agree on */
 
 #define RSDP_ADDR 0xe0000
 #define FACS_ADDR 0xe0040 /* 64-byte aligned */
@@ -45,12 +45,14 @@
 #define DSDT_ADDR 0xe1000 /* last: its size depends on PCI */
 
 /* DefinitionBlock's body: Name (_S5, Package () { 5, 5, 0, 0 }). */
+/* clang-format off: a table laid out by hand */
 static const uint8_t dsdt_aml[] = {
-	0x08, '_', 'S', '5', '_',	/* NameOp "_S5_" */
-	0x12, 0x08, 0x04,		/* PackageOp, PkgLength 8, 4 elements */
+	0x08, '_',        'S',  '5',        '_', /* NameOp "_S5_" */
+	0x12, 0x08,       0x04, /* PackageOp, PkgLength 8, 4 elements */
 	0x0a, SLP_TYP_S5, 0x0a, SLP_TYP_S5, /* BytePrefix 5, BytePrefix 5 */
-	0x00, 0x00,			/* Zero, Zero */
+	0x00, 0x00,                         /* Zero, Zero */
 };
+/* clang-format on */
 
 /*
  * AML for PCI0, a PNP0A03 host bridge: its bus, the config ports and the
@@ -122,21 +124,83 @@ emit_int(struct aml *a, uint32_t v)
 static size_t
 pci0_aml(uint8_t *out)
 {
+	/* clang-format off: a table laid out by hand */
 	static const uint8_t crs[] = {
 		/* WordBusNumber: producer, fixed, bus 0 only */
-		0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
-		1, 0,
+		0x88,
+		0x0d,
+		0x00,
+		0x02,
+		0x0c,
+		0x00,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		1,
+		0,
 		/* IO (Decode16, 0xCF8, 0xCF8, 1, 8): the config ports */
-		0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08,
+		0x47,
+		0x01,
+		0xf8,
+		0x0c,
+		0xf8,
+		0x0c,
+		0x01,
+		0x08,
 		/* WordIO window 0xC000-0xFFFF */
-		0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0x00, 0xc0, 0xff,
-		0xff, 0, 0, 0x00, 0x40,
+		0x88,
+		0x0d,
+		0x00,
+		0x01,
+		0x0c,
+		0x03,
+		0,
+		0,
+		0x00,
+		0xc0,
+		0xff,
+		0xff,
+		0,
+		0,
+		0x00,
+		0x40,
 		/* DWordMemory window, read-write, non-cacheable */
-		0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0x87,
+		0x17,
+		0x00,
+		0x00,
+		0x0c,
+		0x01,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
 		/* EndTag */
-		0x79, 0x00,
+		0x79,
+		0x00,
 	};
+	/* clang-format on */
 	uint8_t scratch[4][4096];
 	struct aml prt = { scratch[0], 0 }, tmp = { scratch[1], 0 };
 	struct aml dev = { scratch[2], 0 }, scope = { scratch[3], 0 };
@@ -230,19 +294,19 @@ write_fadt(uint8_t *t)
 	/* FIRMWARE_CTRL stays 0: X_FIRMWARE_CTRL has the FACS. */
 	put32(t + 40, DSDT_ADDR);
 	put16(t + 46, SCI_IRQ);
-	put32(t + 56, PM_BASE);          /* PM1a_EVT_BLK */
-	put32(t + 64, PM1_CNT);          /* PM1a_CNT_BLK */
+	put32(t + 56, PM_BASE); /* PM1a_EVT_BLK */
+	put32(t + 64, PM1_CNT); /* PM1a_CNT_BLK */
 	t[88] = PM1_EVT_LEN;
 	t[89] = PM1_CNT_LEN;
-	put16(t + 96, 0x0fff);           /* no C2 */
-	put16(t + 98, 0xffff);           /* no C3 */
+	put16(t + 96, 0x0fff); /* no C2 */
+	put16(t + 98, 0xffff); /* no C3 */
 	/* IAPC_BOOT_ARCH: ISA devices; no 8042, no VGA, no CMOS RTC. */
 	put16(t + 109, 0x0001 | 0x0004 | 0x0020);
 	/* WBINVD, C1 on all CPUs, power and sleep buttons not fixed,
 	 * reset register supported. */
 	put32(t + 112, 0x0001 | 0x0004 | 0x0010 | 0x0020 | 0x0400);
-	gas_io(t + 116, 0xcf9, 8, 1);    /* RESET_REG */
-	t[128] = 0x06;                   /* RESET_VALUE: RST_CPU | SYS_RST */
+	gas_io(t + 116, 0xcf9, 8, 1); /* RESET_REG */
+	t[128] = 0x06;                /* RESET_VALUE: RST_CPU | SYS_RST */
 	put64(t + 132, FACS_ADDR);
 	put64(t + 140, DSDT_ADDR);
 	gas_io(t + 148, PM_BASE, 32, 2); /* X_PM1a_EVT_BLK */
@@ -330,7 +394,7 @@ vcon__acpi_write_tables(struct vcon_vm *vm, uint8_t *boot_params)
 	memset(t, 0, 36);
 	memcpy(t, "RSD PTR ", 8);
 	memcpy(t + 9, "LIBVCO", 6);
-	t[15] = 2;            /* ACPI 2.0+: use the XSDT */
+	t[15] = 2; /* ACPI 2.0+: use the XSDT */
 	put32(t + 20, 36);
 	put64(t + 24, XSDT_ADDR);
 	t[8] = checksum(t, 20);
@@ -371,14 +435,15 @@ pm_write(void *ctx, uint64_t off, unsigned size, uint64_t val)
 		uint8_t b = (uint8_t)(val >> (8 * i));
 
 		if (at == 2 || at == 3)
-			vm->pm_en = (uint16_t)(at == 2 ? (vm->pm_en & 0xff00) | b
-						       : (vm->pm_en & 0x00ff) |
-								 b << 8);
+			vm->pm_en =
+				(uint16_t)(at == 2 ? (vm->pm_en & 0xff00) | b
+						   : (vm->pm_en & 0x00ff) |
+							     b << 8);
 		else if (at == 4 || at == 5)
-			vm->pm_cnt = (uint16_t)(at == 4
-							? (vm->pm_cnt & 0xff00) | b
-							: (vm->pm_cnt & 0x00ff) |
-								  b << 8);
+			vm->pm_cnt =
+				(uint16_t)(at == 4 ? (vm->pm_cnt & 0xff00) | b
+						   : (vm->pm_cnt & 0x00ff) |
+							     b << 8);
 	}
 	typ = (uint16_t)((vm->pm_cnt >> 10) & 7);
 	if ((vm->pm_cnt & PM1_CNT_SLP_EN) && off + size > 4) {

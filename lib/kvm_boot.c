@@ -29,32 +29,32 @@
 #include "kvm_impl.h"
 #include "le.h"
 
-#define GDT_ADDR 0x500
-#define BOOT_PARAMS 0x7000
+#define GDT_ADDR     0x500
+#define BOOT_PARAMS  0x7000
 #define CMDLINE_ADDR 0x20000
 #define MPTABLE_ADDR 0xf0000
-#define KERNEL_ADDR 0x100000
-#define EBDA_START 0x9fc00
+#define KERNEL_ADDR  0x100000
+#define EBDA_START   0x9fc00
 
 /* boot_params offsets (arch/x86/include/uapi/asm/bootparam.h) */
-#define BP_E820_ENTRIES 0x1e8
-#define BP_HDR 0x1f1
-#define BP_E820_TABLE 0x2d0
-#define HDR_SETUP_SECTS 0x1f1
-#define HDR_JUMP_END 0x201 /* header ends at 0x202 + this byte */
-#define HDR_MAGIC 0x202
-#define HDR_VERSION 0x206
-#define HDR_TYPE_OF_LOADER 0x210
-#define HDR_LOADFLAGS 0x211
-#define HDR_CODE32_START 0x214
-#define HDR_RAMDISK_IMAGE 0x218
-#define HDR_RAMDISK_SIZE 0x21c
-#define HDR_HEAP_END_PTR 0x224
-#define HDR_CMD_LINE_PTR 0x228
+#define BP_E820_ENTRIES     0x1e8
+#define BP_HDR              0x1f1
+#define BP_E820_TABLE       0x2d0
+#define HDR_SETUP_SECTS     0x1f1
+#define HDR_JUMP_END        0x201 /* header ends at 0x202 + this byte */
+#define HDR_MAGIC           0x202
+#define HDR_VERSION         0x206
+#define HDR_TYPE_OF_LOADER  0x210
+#define HDR_LOADFLAGS       0x211
+#define HDR_CODE32_START    0x214
+#define HDR_RAMDISK_IMAGE   0x218
+#define HDR_RAMDISK_SIZE    0x21c
+#define HDR_HEAP_END_PTR    0x224
+#define HDR_CMD_LINE_PTR    0x228
 #define HDR_INITRD_ADDR_MAX 0x22c
-#define HDR_CMDLINE_SIZE 0x238
-#define LOADED_HIGH 0x01
-#define CAN_USE_HEAP 0x80
+#define HDR_CMDLINE_SIZE    0x238
+#define LOADED_HIGH         0x01
+#define CAN_USE_HEAP        0x80
 
 static uint32_t
 get32(const uint8_t *p)
@@ -117,49 +117,50 @@ write_mptable(struct vcon_vm *vm)
 
 	memset(fp, 0, 16 + 44 + 20 * 64 + 8 * 40);
 	for (i = 0; i < vm->nr_vcpus; i++, entries++, e += 20) {
-		e[0] = 0;                          /* processor */
-		e[1] = (uint8_t)i;                 /* local APIC ID */
-		e[2] = 0x14;                       /* local APIC version */
-		e[3] = (uint8_t)(0x01 | (i == 0 ? 0x02 : 0)); /* enabled, BSP */
-		put32(e + 4, 0x600);               /* family 6 signature */
-		put32(e + 8, 0x201);               /* FPU, APIC */
+		e[0] = 0;          /* processor */
+		e[1] = (uint8_t)i; /* local APIC ID */
+		e[2] = 0x14;       /* local APIC version */
+		/* enabled, and the BSP for CPU 0 */
+		e[3] = (uint8_t)(0x01 | (i == 0 ? 0x02 : 0));
+		put32(e + 4, 0x600); /* family 6 signature */
+		put32(e + 8, 0x201); /* FPU, APIC */
 	}
-	memcpy(e, "\x01\x00ISA   ", 8);            /* bus 0: ISA */
+	memcpy(e, "\x01\x00ISA   ", 8); /* bus 0: ISA */
 	e += 8, entries++;
-	e[0] = 2;                                  /* I/O APIC */
+	e[0] = 2; /* I/O APIC */
 	e[1] = (uint8_t)ioapic_id;
 	e[2] = 0x11;
 	e[3] = 0x01;
 	put32(e + 4, 0xfec00000u);
 	e += 8, entries++;
 	for (i = 0; i < 16; i++, e += 8, entries++) {
-		e[0] = 3;                          /* I/O interrupt */
-		e[1] = 0;                          /* INT */
-		e[4] = 0;                          /* source bus ISA */
-		e[5] = (uint8_t)i;                 /* source IRQ */
+		e[0] = 3;          /* I/O interrupt */
+		e[1] = 0;          /* INT */
+		e[4] = 0;          /* source bus ISA */
+		e[5] = (uint8_t)i; /* source IRQ */
 		e[6] = (uint8_t)ioapic_id;
-		e[7] = (uint8_t)i;                 /* pin */
+		e[7] = (uint8_t)i; /* pin */
 	}
 	for (i = 0; i < 2; i++, e += 8, entries++) {
-		e[0] = 4;                          /* local interrupt */
-		e[1] = i == 0 ? 3 : 1;             /* ExtINT, NMI */
+		e[0] = 4;              /* local interrupt */
+		e[1] = i == 0 ? 3 : 1; /* ExtINT, NMI */
 		e[4] = 0;
 		e[5] = 0;
-		e[6] = 0xff;                       /* all local APICs */
-		e[7] = (uint8_t)i;                 /* LINT0, LINT1 */
+		e[6] = 0xff;       /* all local APICs */
+		e[7] = (uint8_t)i; /* LINT0, LINT1 */
 	}
 	memcpy(t, "PCMP", 4);
 	put16(t + 4, (uint16_t)(e - t));
-	t[6] = 4;                                  /* spec 1.4 */
+	t[6] = 4; /* spec 1.4 */
 	memcpy(t + 8, "LIBVCON ", 8);
 	memcpy(t + 16, "TINYVMM     ", 12);
 	put16(t + 34, (uint16_t)entries);
-	put32(t + 36, 0xfee00000u);                /* local APIC address */
+	put32(t + 36, 0xfee00000u); /* local APIC address */
 	t[7] = checksum(t, (size_t)(e - t));
 
 	memcpy(fp, "_MP_", 4);
 	put32(fp + 4, MPTABLE_ADDR + 16);
-	fp[8] = 1;                                 /* length in 16 bytes */
+	fp[8] = 1; /* length in 16 bytes */
 	fp[9] = 4;
 	fp[10] = checksum(fp, 16);
 }
@@ -179,9 +180,16 @@ static int
 set_entry_state(struct vm_vcpu *c)
 {
 	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x10,
-		.type = 0xb, .present = 1, .dpl = 0, .db = 1, .s = 1,
-		.l = 0, .g = 1,
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = 0x10,
+		.type = 0xb,
+		.present = 1,
+		.dpl = 0,
+		.db = 1,
+		.s = 1,
+		.l = 0,
+		.g = 1,
 	};
 	struct kvm_segment data = code;
 	struct kvm_sregs s;
@@ -210,9 +218,8 @@ set_entry_state(struct vm_vcpu *c)
 }
 
 VCON_API int
-vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
-		     const char *initrd, const char *cmdline,
-		     struct vcon_error *err)
+vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel, const char *initrd,
+		     const char *cmdline, struct vcon_error *err)
 {
 	static const uint64_t gdt[4] = {
 		0, 0,
@@ -230,31 +237,32 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 	if (rc)
 		return vcon__fail(err, rc, "%s: %s", kernel, strerror(-rc));
 	if (img_len < 0x300 || memcmp(img + HDR_MAGIC, "HdrS", 4)) {
-		rc = vcon__fail(err, -ENOEXEC, "%s: not a bzImage (no HdrS header)",
-			  kernel);
+		rc = vcon__fail(err, -ENOEXEC,
+				"%s: not a bzImage (no HdrS header)", kernel);
 		goto out;
 	}
 	version = (uint16_t)(img[HDR_VERSION] | img[HDR_VERSION + 1] << 8);
 	if (version < 0x0206 || !(img[HDR_LOADFLAGS] & LOADED_HIGH)) {
 		rc = vcon__fail(err, -ENOEXEC,
-			  "%s: boot protocol %x.%02x or not a bzImage; need "
-			  "2.06 or later",
-			  kernel, version >> 8, version & 0xff);
+				"%s: boot protocol %x.%02x or not a "
+				"bzImage; need 2.06 or later",
+				kernel, version >> 8, version & 0xff);
 		goto out;
 	}
 	setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	setup_len = (setup_sects + 1) * 512;
 	if (setup_len >= img_len ||
 	    KERNEL_ADDR + (img_len - setup_len) > vm->low_size) {
-		rc = vcon__fail(err, -ENOEXEC, "%s: truncated, or larger than memory",
-			  kernel);
+		rc = vcon__fail(err, -ENOEXEC,
+				"%s: truncated, or larger than memory", kernel);
 		goto out;
 	}
 	cmdline_max = get32(img + HDR_CMDLINE_SIZE);
 	if (cmdline && strlen(cmdline) > cmdline_max) {
-		rc = vcon__fail(err, -E2BIG, "command line longer than the kernel's "
-				       "%u bytes",
-			  cmdline_max);
+		rc = vcon__fail(err, -E2BIG,
+				"command line longer than the kernel's "
+				"%u bytes",
+				cmdline_max);
 		goto out;
 	}
 
@@ -273,7 +281,8 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 	if (initrd) {
 		rc = slurp(initrd, &rd, &rd_len);
 		if (rc) {
-			rc = vcon__fail(err, rc, "%s: %s", initrd, strerror(-rc));
+			rc = vcon__fail(err, rc, "%s: %s", initrd,
+					strerror(-rc));
 			goto out;
 		}
 		/* At the top of RAM, below the kernel's limit, page aligned. */
@@ -284,8 +293,9 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 		    ((rd_max + 1 - rd_len) & ~0xfffu) <
 			    KERNEL_ADDR + 2 * (img_len - setup_len)) {
 			rc = vcon__fail(err, -EFBIG,
-				  "%s: initrd too large for memory (%zu bytes)",
-				  initrd, rd_len);
+					"%s: initrd too large for memory "
+					"(%zu bytes)",
+					initrd, rd_len);
 			goto out;
 		}
 		rd_addr = (uint32_t)((rd_max + 1 - rd_len) & ~0xfffu);
@@ -307,7 +317,8 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
 		vcon__acpi_write_tables(vm, bp);
 	rc = set_entry_state(&vm->vcpus[0]);
 	if (rc)
-		vcon__fail(err, rc, "setting vCPU 0's entry state: %s", strerror(-rc));
+		vcon__fail(err, rc, "setting vCPU 0's entry state: %s",
+			   strerror(-rc));
 out:
 	free(img);
 	free(rd);

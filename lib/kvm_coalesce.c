@@ -42,8 +42,9 @@ vcon_vm_coalesce_pio(struct vcon_vm *vm, uint16_t port, uint16_t len)
 	if (ioctl(vm->fd, KVM_REGISTER_COALESCED_MMIO, &zone) < 0)
 		return -errno;
 	if (!vm->ring) {
-		vm->ring = (struct kvm_coalesced_mmio_ring *)(void *)((uint8_t *)
-			vm->vcpus[0].run + (size_t)off * (size_t)page);
+		vm->ring = (struct kvm_coalesced_mmio_ring
+				    *)(void *)((uint8_t *)vm->vcpus[0].run +
+					       (size_t)off * (size_t)page);
 		vm->ring_max = (uint32_t)(((size_t)page - sizeof(*vm->ring)) /
 					  sizeof(vm->ring->coalesced_mmio[0]));
 	}
@@ -92,10 +93,10 @@ vcon_vm_get_stats(struct vcon_vm *vm, struct vcon_vm_stats *st)
 	pthread_mutex_lock(&vm->ring_lock);
 	st->coalesced_writes = vm->coalesced;
 	if (vm->ring) {
-		uint32_t first = __atomic_load_n(&vm->ring->first,
-						 __ATOMIC_ACQUIRE);
-		uint32_t last = __atomic_load_n(&vm->ring->last,
-						__ATOMIC_ACQUIRE);
+		uint32_t first =
+			__atomic_load_n(&vm->ring->first, __ATOMIC_ACQUIRE);
+		uint32_t last =
+			__atomic_load_n(&vm->ring->last, __ATOMIC_ACQUIRE);
 
 		if (first < vm->ring_max && last < vm->ring_max)
 			st->coalesced_pending =

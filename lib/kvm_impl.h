@@ -32,7 +32,7 @@ struct vm_vcpu {
  * Guest RAM is one host block split around the PCI and APIC hole: the
  * first 3 GiB at guest address 0, the rest from 4 GiB, as on a PC.
  */
-#define VCON__LOW_MEM_MAX (3ull << 30)
+#define VCON__LOW_MEM_MAX   (3ull << 30)
 #define VCON__HIGH_MEM_BASE (4ull << 30)
 
 struct vcon_vm {
@@ -49,13 +49,13 @@ struct vcon_vm {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool stopping;           /* under lock */
-	enum vcon_vm_exit why;   /* under lock */
-	char msg[256];           /* error text, under lock */
+	bool stopping;         /* under lock */
+	enum vcon_vm_exit why; /* under lock */
+	char msg[256];         /* error text, under lock */
 
-	bool acpi;               /* vcon_vm_add_acpi: write tables at load */
-	struct vcon_pci *pci;    /* vcon_vm_add_pci: PCI0 in the DSDT */
-	uint16_t pm_en, pm_cnt;  /* ACPI PM1 registers (vCPU threads) */
+	bool acpi;              /* vcon_vm_add_acpi: write tables at load */
+	struct vcon_pci *pci;   /* vcon_vm_add_pci: PCI0 in the DSDT */
+	uint16_t pm_en, pm_cnt; /* ACPI PM1 registers (vCPU threads) */
 
 	/*
 	 * KVM's coalesced ring (vcon_vm_coalesce_pio): one page shared by
@@ -63,9 +63,9 @@ struct vcon_vm {
 	 * ring_lock and advance first only after the write was dispatched.
 	 */
 	struct kvm_coalesced_mmio_ring *ring;
-	uint32_t ring_max;       /* entries in the ring */
+	uint32_t ring_max; /* entries in the ring */
 	pthread_mutex_t ring_lock;
-	uint64_t coalesced;      /* writes dispatched from the ring */
+	uint64_t coalesced; /* writes dispatched from the ring */
 };
 
 int vcon__vcpu_init(struct vcon_vm *vm, unsigned id, struct vcon_error *err);
@@ -77,9 +77,9 @@ void vcon__vm_drain(struct vcon_vm *vm);
 static inline bool
 vcon__vm_ring_pending(struct vcon_vm *vm)
 {
-	return vm->ring && __atomic_load_n(&vm->ring->first, __ATOMIC_ACQUIRE) !=
-				   __atomic_load_n(&vm->ring->last,
-						   __ATOMIC_ACQUIRE);
+	return vm->ring &&
+	       __atomic_load_n(&vm->ring->first, __ATOMIC_ACQUIRE) !=
+		       __atomic_load_n(&vm->ring->last, __ATOMIC_ACQUIRE);
 }
 void vcon__acpi_write_tables(struct vcon_vm *vm, uint8_t *boot_params);
 

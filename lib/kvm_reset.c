@@ -9,10 +9,10 @@
 
 #include <vcon/kvm.h>
 
-#define I8042_CMD 0x64
+#define I8042_CMD         0x64
 #define I8042_PULSE_RESET 0xfe
-#define RST_CNT 0xcf9
-#define RST_CNT_RST_CPU 0x04
+#define RST_CNT           0xcf9
+#define RST_CNT_RST_CPU   0x04
 
 static uint64_t
 no_controller(void *ctx, uint64_t off, unsigned size)
@@ -51,10 +51,14 @@ rst_cnt_write(void *ctx, uint64_t off, unsigned size, uint64_t val)
 }
 
 static const struct vcon_bus_ops i8042_ops = {
-	.read = no_controller, .write = i8042_write, .max_access = 1,
+	.read = no_controller,
+	.write = i8042_write,
+	.max_access = 1,
 };
 static const struct vcon_bus_ops rst_cnt_ops = {
-	.read = rst_cnt_read, .write = rst_cnt_write, .max_access = 1,
+	.read = rst_cnt_read,
+	.write = rst_cnt_write,
+	.max_access = 1,
 };
 
 VCON_API int

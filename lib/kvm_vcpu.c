@@ -23,7 +23,8 @@ set_cpuid(struct vcon_vm *vm, struct vm_vcpu *c)
 	int rc = 0;
 
 	for (;;) {
-		cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
+		cpuid = calloc(1,
+			       sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
 		if (!cpuid)
 			return -ENOMEM;
 		cpuid->nent = n;
@@ -169,8 +170,8 @@ handle_exit(struct vm_vcpu *c)
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "entry failed, reason %#llx",
-			 (unsigned long long)run->fail_entry
-				 .hardware_entry_failure_reason);
+			 (unsigned long long)
+				 run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
 		snprintf(what, sizeof(what), "KVM internal error %u",

@@ -43,19 +43,19 @@ struct vcon_loop_timer {
 struct vcon_loop {
 	int epfd, evfd;
 	pthread_mutex_t lock;
-	pthread_cond_t idle;               /* a timer callback finished */
-	struct post *head, *tail;          /* posted calls, in order */
+	pthread_cond_t idle;      /* a timer callback finished */
+	struct post *head, *tail; /* posted calls, in order */
 	struct vcon_loop_timer *timers;
-	struct vcon_loop_timer *firing;    /* timer whose fn runs now */
+	struct vcon_loop_timer *firing;        /* timer whose fn runs now */
 	struct vcon__task *tasks, *tasks_tail; /* queued tasks, in order */
-	struct vcon__task *running;        /* task whose fn runs now */
-	bool dispatching;                  /* fd callbacks of a batch run */
-	struct epoll_event *batch;         /* that batch, for watch_stop */
+	struct vcon__task *running;            /* task whose fn runs now */
+	bool dispatching;                      /* fd callbacks of a batch run */
+	struct epoll_event *batch;             /* that batch, for watch_stop */
 	int batch_n;
 	bool stop;
 	bool has_thread, in_run;
-	bool run_default;                  /* in_run with VCON_RUN_DEFAULT */
-	pthread_t thread, runner;          /* own thread; who runs now */
+	bool run_default;         /* in_run with VCON_RUN_DEFAULT */
+	pthread_t thread, runner; /* own thread; who runs now */
 };
 
 static void

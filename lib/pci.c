@@ -19,45 +19,45 @@
 
 #include "internal.h"
 
-#define CFG_VENDOR 0x00
-#define CFG_COMMAND 0x04
-#define CFG_STATUS 0x06
-#define CFG_REVISION 0x08
-#define CFG_CACHE_LINE 0x0c
-#define CFG_HEADER_TYPE 0x0e
-#define CFG_BAR0 0x10
+#define CFG_VENDOR        0x00
+#define CFG_COMMAND       0x04
+#define CFG_STATUS        0x06
+#define CFG_REVISION      0x08
+#define CFG_CACHE_LINE    0x0c
+#define CFG_HEADER_TYPE   0x0e
+#define CFG_BAR0          0x10
 #define CFG_SUBSYS_VENDOR 0x2c
-#define CFG_CAP_PTR 0x34
-#define CFG_INT_LINE 0x3c
-#define CFG_INT_PIN 0x3d
-#define CFG_CAPS_START 0x40
+#define CFG_CAP_PTR       0x34
+#define CFG_INT_LINE      0x3c
+#define CFG_INT_PIN       0x3d
+#define CFG_CAPS_START    0x40
 
-#define CMD_IO 0x0001
-#define CMD_MEM 0x0002
-#define CMD_MASTER 0x0004
-#define CMD_PARITY 0x0040
-#define CMD_SERR 0x0100
+#define CMD_IO           0x0001
+#define CMD_MEM          0x0002
+#define CMD_MASTER       0x0004
+#define CMD_PARITY       0x0040
+#define CMD_SERR         0x0100
 #define CMD_INTX_DISABLE 0x0400
-#define STATUS_INTX 0x0008
-#define STATUS_CAP_LIST 0x0010
+#define STATUS_INTX      0x0008
+#define STATUS_CAP_LIST  0x0010
 
 #define CONF_ADDR_ENABLE 0x80000000u
 
-#define CAP_MSIX 0x11
-#define MSIX_CAP_LEN 12
-#define MSIX_CTRL 2             /* in the capability */
+#define CAP_MSIX         0x11
+#define MSIX_CAP_LEN     12
+#define MSIX_CTRL        2 /* in the capability */
 #define MSIX_CTRL_ENABLE 0x8000
-#define MSIX_CTRL_FMASK 0x4000
-#define MSIX_ENTRY 16
-#define MSIX_E_DATA 8
-#define MSIX_E_CTRL 12
-#define MSIX_E_MASKED 1u
-#define MSIX_MAX 2048
+#define MSIX_CTRL_FMASK  0x4000
+#define MSIX_ENTRY       16
+#define MSIX_E_DATA      8
+#define MSIX_E_CTRL      12
+#define MSIX_E_MASKED    1u
+#define MSIX_MAX         2048
 
 /* The bridge is an i440FX-era host bridge as far as a kernel can tell. */
 #define HOST_VENDOR 0x8086
 #define HOST_DEVICE 0x1237
-#define HOST_CLASS 0x060000
+#define HOST_CLASS  0x060000
 
 struct vcon_pci_dev {
 	struct vcon_pci *pci;
@@ -67,7 +67,7 @@ struct vcon_pci_dev {
 	struct vcon_pci_bar bars[VCON_PCI_NR_BARS];
 	unsigned cap_off[16];
 	unsigned nr_caps;
-	bool intx; /* the device's line, before INTX_DISABLE */
+	bool intx;     /* the device's line, before INTX_DISABLE */
 	bool intx_out; /* what we last drove onto the GSI */
 	struct vcon_irq line;
 	void (*cap_write)(void *ctx, unsigned off, unsigned size, uint32_t val);
@@ -81,13 +81,13 @@ struct vcon_pci_dev {
 	/* MSI-X, under pci->irq_lock: see the MSI-X section. */
 	unsigned msix_n, msix_bar, msix_cap;
 	uint32_t msix_table, msix_pba;
-	uint8_t *msix_entries;   /* 16 bytes per vector */
-	uint64_t *msix_pending;  /* one bit per vector */
+	uint8_t *msix_entries;  /* 16 bytes per vector */
+	uint64_t *msix_pending; /* one bit per vector */
 };
 
 struct vcon_pci {
 	struct vcon_pci_config cfg;
-	pthread_rwlock_t lock;   /* config space and BAR decoding */
+	pthread_rwlock_t lock;    /* config space and BAR decoding */
 	pthread_mutex_t irq_lock; /* the shared-line counts */
 	uint32_t conf_addr;
 	struct vcon_pci_dev host;
@@ -176,8 +176,7 @@ msix_send(struct vcon_pci_dev *d, unsigned v)
 	const uint8_t *e = d->msix_entries + MSIX_ENTRY * v;
 	uint64_t addr = cfg_get(e, 0, 4) | (uint64_t)cfg_get(e, 4, 4) << 32;
 
-	d->pci->cfg.msi(d->pci->cfg.msi_ctx, addr,
-			cfg_get(e, MSIX_E_DATA, 4));
+	d->pci->cfg.msi(d->pci->cfg.msi_ctx, addr, cfg_get(e, MSIX_E_DATA, 4));
 }
 
 /* After an unmask: what was held back goes now (6.8.3.5). */
@@ -525,13 +524,19 @@ conf_data_write(void *ctx, uint64_t off, unsigned size, uint64_t val)
 }
 
 static const struct vcon_bus_ops conf_addr_ops = {
-	.read = conf_addr_read, .write = conf_addr_write, .max_access = 4,
+	.read = conf_addr_read,
+	.write = conf_addr_write,
+	.max_access = 4,
 };
 static const struct vcon_bus_ops conf_ignore_ops = {
-	.read = ignore_read, .write = ignore_write, .max_access = 1,
+	.read = ignore_read,
+	.write = ignore_write,
+	.max_access = 1,
 };
 static const struct vcon_bus_ops conf_data_ops = {
-	.read = conf_data_read, .write = conf_data_write, .max_access = 4,
+	.read = conf_data_read,
+	.write = conf_data_write,
+	.max_access = 4,
 };
 
 /* ---- the windows: find the BAR that decodes an address */
@@ -622,10 +627,14 @@ mmio_write(void *ctx, uint64_t off, unsigned size, uint64_t val)
 }
 
 static const struct vcon_bus_ops io_window_ops = {
-	.read = io_read, .write = io_write, .max_access = 4,
+	.read = io_read,
+	.write = io_write,
+	.max_access = 4,
 };
 static const struct vcon_bus_ops mmio_window_ops = {
-	.read = mmio_read, .write = mmio_write, .max_access = 8,
+	.read = mmio_read,
+	.write = mmio_write,
+	.max_access = 8,
 };
 
 /* ---- construction */
@@ -666,8 +675,8 @@ vcon_pci_new(const struct vcon_pci_config *cfg, struct vcon_pci **out)
 	if (rc)
 		goto fail;
 	pci->mapped_conf = true;
-	rc = vcon_bus_map(cfg->pio, VCON_PCI_CONF_ADDR + 2, 2,
-			  &conf_ignore_ops, pci);
+	rc = vcon_bus_map(cfg->pio, VCON_PCI_CONF_ADDR + 2, 2, &conf_ignore_ops,
+			  pci);
 	if (rc)
 		goto fail;
 	rc = vcon_bus_map(cfg->pio, VCON_PCI_CONF_DATA, 4, &conf_data_ops, pci);
@@ -728,8 +737,9 @@ assign_bar(struct vcon_pci *pci, struct vcon_pci_dev *d, unsigned i)
 {
 	const struct vcon_pci_bar *b = &d->bars[i];
 	uint32_t *next = b->io ? &pci->next_io : &pci->next_mmio;
-	uint64_t end = b->io ? VCON_PCI_IO_BASE + VCON_PCI_IO_SIZE
-			     : (uint64_t)VCON_PCI_MMIO_BASE + VCON_PCI_MMIO_SIZE;
+	uint64_t end =
+		b->io ? VCON_PCI_IO_BASE + VCON_PCI_IO_SIZE
+		      : (uint64_t)VCON_PCI_MMIO_BASE + VCON_PCI_MMIO_SIZE;
 	uint64_t base;
 
 	if (b->size < 16 || (b->size & (b->size - 1)) ||

@@ -85,8 +85,7 @@ on_timer(void *ctx, uint64_t now_ns)
 }
 
 VCON_API int
-vcon_serial_new(const struct vcon_serial_config *cfg,
-		struct vcon_serial **out)
+vcon_serial_new(const struct vcon_serial_config *cfg, struct vcon_serial **out)
 {
 	struct vcon_uart_config ucfg;
 	struct vcon_serial *s;

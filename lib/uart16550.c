@@ -38,28 +38,28 @@ struct vcon_uart {
 	unsigned cap;       /* current depth: fifo_size, or 1 in 16450 mode */
 	unsigned trigger;   /* receive trigger level */
 
-	uint8_t ier;     /* interrupt enable [rw] */
-	uint8_t lcr;     /* line control [rw] */
-	uint8_t mcr;     /* modem control [rw] */
-	uint8_t lsr_err; /* OE and revealed PE/FE/BI, cleared by LSR read */
-	uint8_t msr_in;  /* modem inputs as MSR high nibble, as last seen */
-	uint8_t msr_delta; /* MSR low nibble [r, cleared by read] */
-	uint8_t scr;     /* scratch [rw] */
-	uint8_t fcr;     /* FIFO control as written [w] */
-	uint8_t dll;     /* divisor latch, low [rw with DLAB] */
-	uint8_t dlm;     /* divisor latch, high [rw with DLAB] */
-	uint8_t rbr;     /* receiver buffer as a 16450: last byte received */
+	uint8_t ier;        /* interrupt enable [rw] */
+	uint8_t lcr;        /* line control [rw] */
+	uint8_t mcr;        /* modem control [rw] */
+	uint8_t lsr_err;    /* OE and revealed PE/FE/BI, cleared by LSR read */
+	uint8_t msr_in;     /* modem inputs as MSR high nibble, as last seen */
+	uint8_t msr_delta;  /* MSR low nibble [r, cleared by read] */
+	uint8_t scr;        /* scratch [rw] */
+	uint8_t fcr;        /* FIFO control as written [w] */
+	uint8_t dll;        /* divisor latch, low [rw with DLAB] */
+	uint8_t dlm;        /* divisor latch, high [rw with DLAB] */
+	uint8_t rbr;        /* receiver buffer as a 16450: last byte received */
 	uint8_t host_lines; /* VCON_UART_CTS... */
 
-	bool cti_pending;  /* character timeout latched */
-	bool irq_level;    /* as last reported */
-	bool tx_blocked;   /* the sink refused; wait for tx_ready */
+	bool cti_pending; /* character timeout latched */
+	bool irq_level;   /* as last reported */
+	bool tx_blocked;  /* the sink refused; wait for tx_ready */
 
 	/* LSR_PE/FE/BI that came with each byte; 0 in every empty slot */
 	uint8_t rx_flags[FIFO_MAX];
-	unsigned rx_nflagged;       /* entries with flags, for LSR bit 7 */
+	unsigned rx_nflagged; /* entries with flags, for LSR bit 7 */
 
-	uint64_t last_rx_ns;   /* last byte received */
+	uint64_t last_rx_ns; /* last byte received */
 
 	struct vcon_uart_stats stats;
 };
@@ -117,7 +117,7 @@ modem_inputs(const struct vcon_uart *u)
 	uint8_t in = 0;
 
 	if (loopback(u)) {
-		/* PC16550D MCR bit 4: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
+		/* MCR bit 4 (PC16550D): DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
 		if (u->mcr & MCR_DTR)
 			in |= MSR_DSR;
 		if (u->mcr & MCR_RTS)
@@ -331,9 +331,10 @@ tx_drain(struct vcon_uart *u, uint64_t now)
 			if (chunk > f->count)
 				chunk = f->count;
 			u->hot.sink_calls++;
-			if (!tx_took(u, u->hot.sink.write(u->hot.sink.ctx,
-							  f->data + f->head,
-							  chunk),
+			if (!tx_took(u,
+				     u->hot.sink.write(u->hot.sink.ctx,
+						       f->data + f->head,
+						       chunk),
 				     chunk))
 				return;
 		}
@@ -357,8 +358,9 @@ tx_reset(struct vcon_uart *u)
 static uint64_t
 cti_deadline(const struct vcon_uart *u)
 {
-	uint64_t last = u->last_rx_ns > u->hot.last_read_ns ? u->last_rx_ns
-							: u->hot.last_read_ns;
+	uint64_t last = u->last_rx_ns > u->hot.last_read_ns
+				? u->last_rx_ns
+				: u->hot.last_read_ns;
 
 	return last + u->hot.cti_ns;
 }
@@ -508,7 +510,8 @@ write_ier(struct vcon_uart *u, uint8_t val)
 	 * time, and its TX start path relies on it.
 	 */
 	if (changed & IER_ETBEI)
-		u->hot.thr_ipending = (u->ier & IER_ETBEI) && u->hot.tx.count == 0;
+		u->hot.thr_ipending =
+			(u->ier & IER_ETBEI) && u->hot.tx.count == 0;
 }
 
 static void
@@ -648,8 +651,8 @@ refresh_fast(struct vcon_uart *u)
 	 * loopback, no refusal (so the ring starts at its first slot).
 	 */
 	h->iir_burst = 0;
-	if ((u->ier & IER_ETBEI) && intr_id(u) == IIR_NO_INT &&
-	    !loopback(u) && !u->tx_blocked)
+	if ((u->ier & IER_ETBEI) && intr_id(u) == IIR_NO_INT && !loopback(u) &&
+	    !u->tx_blocked)
 		h->iir_burst = IIR_THRI | iir_fifo_bits(u);
 #ifdef VCON_UART_NO_INLINE
 	/* The tests' reference build (tests/lib/uart_ref.c): none at all. */
@@ -760,8 +763,7 @@ read_general(struct vcon_uart *u, unsigned off, uint64_t now_ns)
 }
 
 static void
-write_general(struct vcon_uart *u, unsigned off, uint8_t val,
-	      uint64_t now_ns)
+write_general(struct vcon_uart *u, unsigned off, uint8_t val, uint64_t now_ns)
 {
 	off &= 7;
 	catch_up(u, now_ns);
@@ -964,8 +966,7 @@ vcon_uart_send_break(struct vcon_uart *u, uint64_t now_ns)
 }
 
 VCON_API void
-vcon_uart_set_modem_lines(struct vcon_uart *u, unsigned lines,
-			  uint64_t now_ns)
+vcon_uart_set_modem_lines(struct vcon_uart *u, unsigned lines, uint64_t now_ns)
 {
 	catch_up(u, now_ns);
 	u->host_lines = (uint8_t)(lines & (VCON_UART_CTS | VCON_UART_DSR |
@@ -1105,7 +1106,8 @@ vcon_uart_save(const struct vcon_uart *u, struct vcon_uart_state *st)
 		st->rx_flags[i] = u->rx_flags[at];
 	}
 	for (i = 0; i < u->hot.tx.count; i++)
-		st->tx[i] = u->hot.tx.data[(u->hot.tx.head + i) & (FIFO_MAX - 1)];
+		st->tx[i] =
+			u->hot.tx.data[(u->hot.tx.head + i) & (FIFO_MAX - 1)];
 	st->last_rx_ns = u->last_rx_ns;
 	st->last_read_ns = u->hot.last_read_ns;
 }

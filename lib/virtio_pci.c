@@ -26,62 +26,62 @@
 #include "internal.h"
 #include "virtio_pci.h"
 
-#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_VENDOR  0x1af4
 #define MODERN_DEVICE_BASE 0x1040
 
-#define CAP_VNDR 0x09
+#define CAP_VNDR   0x09
 #define CAP_COMMON 1
 #define CAP_NOTIFY 2
-#define CAP_ISR 3
+#define CAP_ISR    3
 #define CAP_DEVICE 4
-#define CAP_PCI 5
+#define CAP_PCI    5
 
-#define MODERN_BAR 1
-#define MODERN_SIZE 0x8000
-#define OFF_COMMON 0x0000
-#define OFF_ISR 0x1000
-#define OFF_DEVICE 0x2000
-#define OFF_NOTIFY 0x3000
-#define OFF_MSIX_TABLE 0x4000
-#define OFF_MSIX_PBA 0x6000
+#define MODERN_BAR       1
+#define MODERN_SIZE      0x8000
+#define OFF_COMMON       0x0000
+#define OFF_ISR          0x1000
+#define OFF_DEVICE       0x2000
+#define OFF_NOTIFY       0x3000
+#define OFF_MSIX_TABLE   0x4000
+#define OFF_MSIX_PBA     0x6000
 #define MSIX_MAX_VECTORS 512 /* the table's 8 KiB */
-#define NOTIFY_MULT 4
-#define COMMON_LEN 0x40
+#define NOTIFY_MULT      4
+#define COMMON_LEN       0x40
 
 /* Legacy header (4.1.4.8); with MSI-X on, two vector registers follow. */
-#define L_HOST_FEATURES 0x00
+#define L_HOST_FEATURES  0x00
 #define L_GUEST_FEATURES 0x04
-#define L_QUEUE_PFN 0x08
-#define L_QUEUE_NUM 0x0c
-#define L_QUEUE_SEL 0x0e
-#define L_QUEUE_NOTIFY 0x10
-#define L_STATUS 0x12
-#define L_ISR 0x13
-#define L_CONFIG 0x14
-#define L_MSIX_CONFIG 0x14
-#define L_MSIX_QUEUE 0x16
-#define L_CONFIG_MSIX 0x18
-#define LEGACY_ALIGN 4096
+#define L_QUEUE_PFN      0x08
+#define L_QUEUE_NUM      0x0c
+#define L_QUEUE_SEL      0x0e
+#define L_QUEUE_NOTIFY   0x10
+#define L_STATUS         0x12
+#define L_ISR            0x13
+#define L_CONFIG         0x14
+#define L_MSIX_CONFIG    0x14
+#define L_MSIX_QUEUE     0x16
+#define L_CONFIG_MSIX    0x18
+#define LEGACY_ALIGN     4096
 
 /* Common configuration (4.1.4.3). */
 #define C_DFSELECT 0x00
-#define C_DF 0x04
+#define C_DF       0x04
 #define C_GFSELECT 0x08
-#define C_GF 0x0c
-#define C_MSIX 0x10
-#define C_NUMQ 0x12
-#define C_STATUS 0x14
-#define C_CFGGEN 0x15
+#define C_GF       0x0c
+#define C_MSIX     0x10
+#define C_NUMQ     0x12
+#define C_STATUS   0x14
+#define C_CFGGEN   0x15
 #define C_Q_SELECT 0x16
-#define C_Q_SIZE 0x18
-#define C_Q_MSIX 0x1a
+#define C_Q_SIZE   0x18
+#define C_Q_MSIX   0x1a
 #define C_Q_ENABLE 0x1c
-#define C_Q_NOFF 0x1e
-#define C_Q_DESC 0x20
+#define C_Q_NOFF   0x1e
+#define C_Q_DESC   0x20
 #define C_Q_DRIVER 0x28
 #define C_Q_DEVICE 0x30
-#define C_Q_NDATA 0x38
-#define C_Q_RESET 0x3a
+#define C_Q_NDATA  0x38
+#define C_Q_RESET  0x3a
 
 #define NO_VECTOR 0xffff
 
@@ -178,7 +178,7 @@ reset_locked(struct vcon__vpci *t)
 	for (i = 0; i < t->cfg.nr_queues; i++) {
 		vcon__vq_reset(&t->vqs[i]);
 		t->q[i] = (struct vcon__vpci_queue){ .size = t->cfg.queue_size,
-						      .msix = NO_VECTOR };
+						     .msix = NO_VECTOR };
 	}
 	t->status = 0;
 	t->isr = 0;
@@ -196,8 +196,8 @@ enable_queue(struct vcon__vpci *t, unsigned q)
 {
 	struct vcon__vpci_queue *s = &t->q[q];
 
-	if (vcon__vq_enable(&t->vqs[q], t->cfg.mem, s->size, s->desc,
-			    s->driver, s->device, t->driver_features) < 0) {
+	if (vcon__vq_enable(&t->vqs[q], t->cfg.mem, s->size, s->desc, s->driver,
+			    s->device, t->driver_features) < 0) {
 		vcon__vpci_broken(t, q);
 		return;
 	}
@@ -320,7 +320,8 @@ legacy_set_pfn(struct vcon__vpci *t, uint32_t pfn)
 	s->desc = (uint64_t)pfn * LEGACY_ALIGN;
 	s->driver = s->desc + vcon__vq_desc_bytes(n);
 	avail_end = s->driver + vcon__vq_avail_bytes(n) + 2;
-	s->device = (avail_end + LEGACY_ALIGN - 1) & ~(uint64_t)(LEGACY_ALIGN - 1);
+	s->device =
+		(avail_end + LEGACY_ALIGN - 1) & ~(uint64_t)(LEGACY_ALIGN - 1);
 	enable_queue(t, t->queue_sel);
 }
 
@@ -407,7 +408,9 @@ legacy_write(void *ctx, uint64_t off, unsigned size, uint64_t val)
 }
 
 static const struct vcon_bus_ops legacy_ops = {
-	.read = legacy_read, .write = legacy_write, .max_access = 4,
+	.read = legacy_read,
+	.write = legacy_write,
+	.max_access = 4,
 };
 
 /* ---- modern memory BAR */
@@ -517,8 +520,8 @@ common_write(struct vcon__vpci *t, uint64_t off, unsigned size, uint64_t val)
 		break;
 	case C_Q_SELECT:
 		/* An out-of-range select reads queue_size 0: "no queue". */
-		t->queue_sel = val < t->cfg.nr_queues ? (uint16_t)val
-						      : t->queue_sel;
+		t->queue_sel =
+			val < t->cfg.nr_queues ? (uint16_t)val : t->queue_sel;
 		break;
 	case C_Q_SIZE:
 		if (!live)
@@ -574,7 +577,8 @@ modern_write_locked(struct vcon__vpci *t, uint64_t off, unsigned size,
 	if (off < OFF_COMMON + COMMON_LEN) {
 		common_write(t, off - OFF_COMMON, size, val);
 	} else if (off >= OFF_NOTIFY &&
-		   off < OFF_NOTIFY + NOTIFY_MULT * (uint64_t)t->cfg.nr_queues) {
+		   off < OFF_NOTIFY +
+				   NOTIFY_MULT * (uint64_t)t->cfg.nr_queues) {
 		notify(t, (unsigned)((off - OFF_NOTIFY) / NOTIFY_MULT));
 	} else if (off >= OFF_DEVICE &&
 		   off - OFF_DEVICE + size <= t->cfg.cfg_size) {
@@ -597,7 +601,9 @@ modern_write(void *ctx, uint64_t off, unsigned size, uint64_t val)
 }
 
 static const struct vcon_bus_ops modern_ops = {
-	.read = modern_read, .write = modern_write, .max_access = 8,
+	.read = modern_read,
+	.write = modern_write,
+	.max_access = 8,
 };
 
 /* ---- the pci_cfg window capability (4.1.4.9) */
@@ -613,8 +619,7 @@ pcicfg_get(struct vcon__vpci *t, unsigned field, unsigned size)
 }
 
 static bool
-pcicfg_window(struct vcon__vpci *t, unsigned *bar, uint32_t *off,
-	      unsigned *len)
+pcicfg_window(struct vcon__vpci *t, unsigned *bar, uint32_t *off, unsigned *len)
 {
 	*bar = pcicfg_get(t, 4, 1);
 	*off = pcicfg_get(t, 8, 4);
@@ -712,9 +717,9 @@ bar_changed(void *ctx, unsigned bar, uint32_t addr, bool decoding)
 			continue;
 		/* Linux writes the queue index as 16 bits (iowrite16). */
 		b->addr = (uint64_t)addr + OFF_NOTIFY + NOTIFY_MULT * q;
-		b->assigned = t->cfg.ioeventfd.set(t->cfg.ioeventfd.ctx,
-						   b->addr, 2, b->fd,
-						   true) == 0;
+		b->assigned =
+			t->cfg.ioeventfd.set(t->cfg.ioeventfd.ctx, b->addr, 2,
+					     b->fd, true) == 0;
 	}
 }
 
@@ -808,9 +813,8 @@ vcon__vpci_new(const struct vcon__vpci_config *cfg, struct vcon_pci *pci,
 	struct vcon__vpci *t;
 	int rc;
 
-	if (!cfg->nr_queues || cfg->nr_queues > 0xffff ||
-	    !cfg->queue_size || cfg->queue_size > VCON_VQ_MAX_SIZE ||
-	    cfg->cfg_size > 0x100)
+	if (!cfg->nr_queues || cfg->nr_queues > 0xffff || !cfg->queue_size ||
+	    cfg->queue_size > VCON_VQ_MAX_SIZE || cfg->cfg_size > 0x100)
 		return -EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -823,13 +827,12 @@ vcon__vpci_new(const struct vcon__vpci_config *cfg, struct vcon_pci *pci,
 		goto fail;
 	}
 	pthread_mutex_init(&t->lock, NULL);
-	t->device_features = cfg->features |
-			     1ull << VCON_VIRTIO_F_VERSION_1 |
+	t->device_features = cfg->features | 1ull << VCON_VIRTIO_F_VERSION_1 |
 			     1ull << VCON_VIRTIO_F_INDIRECT_DESC |
 			     1ull << VCON_VIRTIO_F_EVENT_IDX;
 	for (unsigned i = 0; i < cfg->nr_queues; i++)
 		t->q[i] = (struct vcon__vpci_queue){ .size = cfg->queue_size,
-						      .msix = NO_VECTOR };
+						     .msix = NO_VECTOR };
 	t->config_vector = NO_VECTOR;
 	t->msix_vectors = cfg->nr_queues + 1 < MSIX_MAX_VECTORS
 				  ? cfg->nr_queues + 1

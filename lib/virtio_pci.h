@@ -25,11 +25,11 @@
 #define VCON_VIRTIO_F_VERSION_1 32
 
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_DRIVER      2
+#define VIRTIO_STATUS_DRIVER_OK   4
 #define VIRTIO_STATUS_FEATURES_OK 8
 #define VIRTIO_STATUS_NEEDS_RESET 64
-#define VIRTIO_STATUS_FAILED 128
+#define VIRTIO_STATUS_FAILED      128
 
 struct vcon__vpci;
 
@@ -56,7 +56,7 @@ struct vcon__vpci_config {
 	uint64_t features;    /* device features; the transport adds its own */
 	unsigned nr_queues;
 	uint16_t queue_size;
-	unsigned cfg_size;    /* bytes of device configuration */
+	unsigned cfg_size; /* bytes of device configuration */
 	struct vcon_gmem mem;
 	/* Optional: notifications as eventfds, handled on loop. */
 	struct vcon_ioeventfd ioeventfd;
@@ -69,7 +69,7 @@ struct vcon__vpci_bell {
 	struct vcon__vpci *t;
 	unsigned q;
 	int fd;
-	bool assigned;     /* registered at addr */
+	bool assigned; /* registered at addr */
 	uint64_t addr;
 	struct vcon__watch w;
 };
@@ -87,18 +87,18 @@ struct vcon__vpci {
 	uint8_t config_generation;
 	uint16_t config_vector; /* MSI-X vector for configuration changes */
 	unsigned msix_vectors;  /* offered: one per queue and one more */
-	bool legacy; /* the guest used the legacy interface */
+	bool legacy;            /* the guest used the legacy interface */
 	struct vcon_vq *vqs;
 	struct vcon__vpci_queue {
 		uint16_t size;
 		bool enabled;
 		uint64_t desc, driver, device;
 		uint16_t msix;
-	} *q;
-	unsigned pci_cfg_off; /* where the pci_cfg capability sits */
+	} * q;
+	unsigned pci_cfg_off;          /* where the pci_cfg capability sits */
 	struct vcon__vpci_bell *bells; /* per queue, with cfg.ioeventfd */
-	uint64_t interrupts;  /* INTx assertions and MSI-X messages */
-	uint64_t kicks;       /* queue notifications from the guest */
+	uint64_t interrupts;           /* INTx assertions and MSI-X messages */
+	uint64_t kicks;                /* queue notifications from the guest */
 	uint64_t isr_reads;
 };
 

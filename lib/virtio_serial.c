@@ -33,14 +33,14 @@
 #include "virtio_pci.h"
 
 #define VIRTIO_ID_CONSOLE 3
-#define F_SIZE 0
-#define F_MULTIPORT 1
-#define F_EMERG_WRITE 2
+#define F_SIZE            0
+#define F_MULTIPORT       1
+#define F_EMERG_WRITE     2
 
 #define QUEUE_SIZE 256
-#define CTRL_RX 2
-#define CTRL_TX 3
-#define BAD_ID 0xffffffffu
+#define CTRL_RX    2
+#define CTRL_TX    3
+#define BAD_ID     0xffffffffu
 
 enum {
 	MSG_DEVICE_READY = 0,
@@ -56,7 +56,7 @@ enum {
 struct ctrl_msg {
 	uint32_t id;
 	uint16_t event, value;
-	uint16_t cols, rows;               /* RESIZE */
+	uint16_t cols, rows;                  /* RESIZE */
 	char name[VCON_VSERIAL_NAME_MAX + 1]; /* PORT_NAME */
 };
 
@@ -67,13 +67,13 @@ struct port {
 	char name[VCON_VSERIAL_NAME_MAX + 1];
 	struct vcon_chr_fe *fe;
 	struct vcon_loop_timer *stall; /* consoles only */
-	bool dead;         /* removed; callbacks do nothing */
-	bool guest_ready;  /* PORT_READY 1 came */
+	bool dead;                     /* removed; callbacks do nothing */
+	bool guest_ready;              /* PORT_READY 1 came */
 	bool guest_open;
 	bool host_open;
-	bool rx_starved;   /* the chardev holds input we had no buffer for */
-	bool tx_held;      /* elem holds output the backend has not taken */
-	bool tx_dropping;  /* a console gave up waiting; drop until tx_ready */
+	bool rx_starved;  /* the chardev holds input we had no buffer for */
+	bool tx_held;     /* elem holds output the backend has not taken */
+	bool tx_dropping; /* a console gave up waiting; drop until tx_ready */
 	uint32_t tx_off;
 	uint64_t stall_deadline;
 	struct vcon_vq_elem elem; /* the held transmit buffer */
@@ -91,8 +91,8 @@ struct vcon_virtio_serial {
 	unsigned max_ports;
 	struct port **ports;
 	bool multiport;
-	bool guest_ready; /* DEVICE_READY 1 came */
-	struct ctrl_msg *ctrl;   /* ring of control messages for the guest */
+	bool guest_ready;      /* DEVICE_READY 1 came */
+	struct ctrl_msg *ctrl; /* ring of control messages for the guest */
 	unsigned ctrl_cap, ctrl_head, ctrl_len;
 	struct vcon_vq_elem scratch;
 	uint8_t config[12];
@@ -349,8 +349,9 @@ process_tx(struct vcon_virtio_serial *vs, struct port *p)
 			/* Back-pressure: the buffer stays with us until
 			 * tx_ready; a console only for a bounded time. */
 			if (p->console && p->stall) {
-				p->stall_deadline = vcon_now_ns() +
-						    VCON_VSERIAL_CONSOLE_STALL_NS;
+				p->stall_deadline =
+					vcon_now_ns() +
+					VCON_VSERIAL_CONSOLE_STALL_NS;
 				vcon_loop_timer_arm(p->stall,
 						    p->stall_deadline);
 			}
@@ -844,7 +845,8 @@ check_name(const char *name)
 }
 
 static int
-pick_nr(struct vcon_virtio_serial *vs, const struct vcon_vserial_port_config *pc)
+pick_nr(struct vcon_virtio_serial *vs,
+	const struct vcon_vserial_port_config *pc)
 {
 	unsigned i;
 

@@ -20,11 +20,11 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "virtqueue.c reads little-endian rings with native loads");
 
-#define DESC_F_NEXT 1u
-#define DESC_F_WRITE 2u
-#define DESC_F_INDIRECT 4u
+#define DESC_F_NEXT          1u
+#define DESC_F_WRITE         2u
+#define DESC_F_INDIRECT      4u
 #define AVAIL_F_NO_INTERRUPT 1u
-#define USED_F_NO_NOTIFY 1u
+#define USED_F_NO_NOTIFY     1u
 
 struct desc {
 	uint64_t addr;
@@ -118,7 +118,7 @@ vcon__vq_reset(struct vcon_vq *vq)
 
 int
 vcon__vq_enable(struct vcon_vq *vq, struct vcon_gmem mem, uint16_t size,
-	       uint64_t desc, uint64_t avail, uint64_t used, uint64_t features)
+		uint64_t desc, uint64_t avail, uint64_t used, uint64_t features)
 {
 	vcon__vq_reset(vq);
 	vq->mem = mem;
@@ -126,7 +126,8 @@ vcon__vq_enable(struct vcon_vq *vq, struct vcon_gmem mem, uint16_t size,
 	vq->event_idx = features >> VCON_VIRTIO_F_EVENT_IDX & 1;
 	vq->indirect = features >> VCON_VIRTIO_F_INDIRECT_DESC & 1;
 	if (size == 0 || size > VCON_VQ_MAX_SIZE || (size & (size - 1))) {
-		broken(vq, "queue size is not a power of two up to the maximum");
+		broken(vq,
+		       "queue size is not a power of two up to the maximum");
 		return -EINVAL;
 	}
 	/* 2.7: descriptor table 16-aligned, avail 2, used 4. */
@@ -230,7 +231,8 @@ walk_indirect(struct vcon_vq *vq, struct vcon_vq_elem *e,
 		if (!(d.flags & DESC_F_NEXT))
 			return 0;
 		if (d.next >= count)
-			return broken(vq, "next index outside the indirect table");
+			return broken(vq,
+				      "next index outside the indirect table");
 		i = d.next;
 	}
 }
@@ -250,7 +252,8 @@ vcon__vq_pop(struct vcon_vq *vq, struct vcon_vq_elem *e)
 	if (avail_idx == vq->last_avail)
 		return 0;
 	if ((uint16_t)(avail_idx - vq->last_avail) > vq->size)
-		return broken(vq, "avail index moved by more than the queue size");
+		return broken(vq,
+			      "avail index moved by more than the queue size");
 	head = load16(avail_ring_p(vq, vq->last_avail & (vq->size - 1)));
 	if (head >= vq->size)
 		return broken(vq, "head descriptor index out of range");
@@ -341,7 +344,8 @@ vcon__vq_set_notify(struct vcon_vq *vq, bool on)
 		if (on)
 			store16(avail_event_p(vq), vq->last_avail);
 	} else {
-		store16(used_flags_p(vq), (uint16_t)(on ? 0 : USED_F_NO_NOTIFY));
+		store16(used_flags_p(vq),
+			(uint16_t)(on ? 0 : USED_F_NO_NOTIFY));
 	}
 	if (!on)
 		return false;
@@ -352,8 +356,8 @@ vcon__vq_set_notify(struct vcon_vq *vq, bool on)
 
 /* Copy between buf and segments [first, first + n) from byte off on. */
 static size_t
-copy_segs(const struct vcon_vq_elem *e, unsigned first, unsigned n,
-	  size_t off, uint8_t *buf, size_t len, bool to_guest)
+copy_segs(const struct vcon_vq_elem *e, unsigned first, unsigned n, size_t off,
+	  uint8_t *buf, size_t len, bool to_guest)
 {
 	size_t done = 0, k;
 	unsigned i;
@@ -384,8 +388,8 @@ vcon__vq_elem_read(const struct vcon_vq_elem *e, size_t off, void *buf,
 }
 
 size_t
-vcon__vq_elem_write(const struct vcon_vq_elem *e, size_t off,
-		    const void *buf, size_t len)
+vcon__vq_elem_write(const struct vcon_vq_elem *e, size_t off, const void *buf,
+		    size_t len)
 {
 	/* The one cast: buf is only read when copying to the guest. */
 	return copy_segs(e, e->nout, e->nin, off, (uint8_t *)(uintptr_t)buf,

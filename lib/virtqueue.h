@@ -26,7 +26,7 @@
 
 /* Feature bits the virtqueue itself implements (virtio 1.2, 6). */
 #define VCON_VIRTIO_F_INDIRECT_DESC 28
-#define VCON_VIRTIO_F_EVENT_IDX 29
+#define VCON_VIRTIO_F_EVENT_IDX     29
 
 /*
  * The largest queue we offer, and so the longest legal chain (a driver
@@ -35,7 +35,7 @@
 #define VCON_VQ_MAX_SIZE 256
 
 struct vcon_vq_seg {
-	uint8_t *p;   /* host pointer into guest RAM */
+	uint8_t *p; /* host pointer into guest RAM */
 	uint32_t len;
 };
 
@@ -55,12 +55,13 @@ struct vcon_vq {
 	bool event_idx;  /* VIRTIO_F_EVENT_IDX negotiated */
 	bool indirect;   /* VIRTIO_F_INDIRECT_DESC negotiated */
 	const char *why; /* what the guest did, for the log */
-	uint8_t *desc, *avail, *used; /* host views of the rings */
-	uint16_t last_avail;  /* next avail ring slot to take */
-	uint16_t used_idx;    /* our copy of used->idx */
-	uint16_t signalled;   /* used_idx when we last interrupted */
+	/* Host views of the rings. */
+	uint8_t *desc, *avail, *used;
+	uint16_t last_avail; /* next avail ring slot to take */
+	uint16_t used_idx;   /* our copy of used->idx */
+	uint16_t signalled;  /* used_idx when we last interrupted */
 	bool signalled_valid;
-	bool notify_off;      /* the device asked for no kicks */
+	bool notify_off; /* the device asked for no kicks */
 };
 
 /*
@@ -72,8 +73,8 @@ struct vcon_vq {
  * or above VCON_VQ_MAX_SIZE, misaligned rings, rings outside RAM.
  */
 int vcon__vq_enable(struct vcon_vq *vq, struct vcon_gmem mem, uint16_t size,
-		   uint64_t desc, uint64_t avail, uint64_t used,
-		   uint64_t features);
+		    uint64_t desc, uint64_t avail, uint64_t used,
+		    uint64_t features);
 
 /* vcon__vq_reset - forget the rings; the queue is not ready. */
 void vcon__vq_reset(struct vcon_vq *vq);
@@ -119,9 +120,9 @@ bool vcon__vq_has_avail(struct vcon_vq *vq);
  * Return the bytes copied.
  */
 size_t vcon__vq_elem_read(const struct vcon_vq_elem *e, size_t off, void *buf,
-			 size_t len);
+			  size_t len);
 size_t vcon__vq_elem_write(const struct vcon_vq_elem *e, size_t off,
-			  const void *buf, size_t len);
+			   const void *buf, size_t len);
 
 /* The byte sizes of the three rings, for transports that place them. */
 uint64_t vcon__vq_desc_bytes(uint16_t size);

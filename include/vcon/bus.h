@@ -31,7 +31,7 @@ struct vcon_bus_ops {
 };
 
 struct vcon_bus_stats {
-	uint64_t accesses;        /* device accesses made */
+	uint64_t accesses; /* device accesses made */
 	uint64_t unclaimed_reads;
 	uint64_t unclaimed_writes;
 };

@@ -34,19 +34,19 @@ extern "C" {
 #define VCON_CHR_DEFAULT_BUFFER (64 * 1024)
 
 enum vcon_chr_event {
-	VCON_CHR_EVENT_OPENED,  /* a peer is there: client connected, pty opened */
-	VCON_CHR_EVENT_CLOSED,  /* the peer went away */
-	VCON_CHR_EVENT_BREAK,   /* the host sent a break (mux Ctrl-A b) */
-	VCON_CHR_EVENT_ERROR,   /* a host I/O error, err = errno; once per kind */
-	VCON_CHR_EVENT_QUIT,    /* the user asked to quit (mux Ctrl-A x) */
-	VCON_CHR_EVENT_FOCUS,   /* this frontend got (err=1) or lost (0) mux focus */
-	VCON_CHR_EVENT_RESIZE,  /* the window size changed: vcon_chr_get_winsize */
+	VCON_CHR_EVENT_OPENED, /* a peer came: a client connected, pty opened */
+	VCON_CHR_EVENT_CLOSED, /* the peer went away */
+	VCON_CHR_EVENT_BREAK,  /* the host sent a break (mux Ctrl-A b) */
+	VCON_CHR_EVENT_ERROR,  /* host I/O error, err = errno; once per kind */
+	VCON_CHR_EVENT_QUIT,   /* the user asked to quit (mux Ctrl-A x) */
+	VCON_CHR_EVENT_FOCUS,  /* got (err = 1) or lost (0) the mux focus */
+	VCON_CHR_EVENT_RESIZE, /* window size changed: vcon_chr_get_winsize */
 };
 
 /* What happens to output while the peer cannot take it. */
 enum vcon_chr_policy {
-	VCON_CHR_POLICY_BLOCK, /* back-pressure the device when the buffer is full */
-	VCON_CHR_POLICY_KEEP,  /* keep the newest bytes, drop the oldest (backlog) */
+	VCON_CHR_POLICY_BLOCK, /* stop the device while the buffer is full */
+	VCON_CHR_POLICY_KEEP,  /* keep the newest, drop the oldest (backlog) */
 	VCON_CHR_POLICY_DROP,  /* drop new bytes when the buffer is full */
 };
 
@@ -63,14 +63,14 @@ struct vcon_chr_fe_ops {
 };
 
 struct vcon_chr_stats {
-	uint64_t tx_bytes;     /* bytes written to the host fd */
-	uint64_t tx_dropped;   /* bytes the output policy dropped */
-	uint64_t rx_bytes;     /* bytes read from the host fd */
-	uint64_t tx_writes;    /* write/writev calls that moved bytes */
-	uint64_t connects;     /* peers that came (clients, pty opens) */
-	uint64_t disconnects;  /* peers that went */
-	uint64_t errors;       /* host I/O errors */
-	uint64_t buffered;     /* bytes waiting in the output buffer now */
+	uint64_t tx_bytes;    /* bytes written to the host fd */
+	uint64_t tx_dropped;  /* bytes the output policy dropped */
+	uint64_t rx_bytes;    /* bytes read from the host fd */
+	uint64_t tx_writes;   /* write/writev calls that moved bytes */
+	uint64_t connects;    /* peers that came (clients, pty opens) */
+	uint64_t disconnects; /* peers that went */
+	uint64_t errors;      /* host I/O errors */
+	uint64_t buffered;    /* bytes waiting in the output buffer now */
 };
 
 struct vcon_winsize {

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define VCON_API __attribute__((visibility("default")))
+#define VCON_API       __attribute__((visibility("default")))
 #define VCON_NODISCARD __attribute__((warn_unused_result))
 
 #define VCON_VERSION_MAJOR 0

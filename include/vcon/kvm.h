@@ -25,19 +25,19 @@ extern "C" {
 struct vcon_vm;
 
 struct vcon_vm_config {
-	uint64_t mem_size;  /* bytes of RAM: up to 3 GiB from address 0, the
+	uint64_t mem_size; /* bytes of RAM: up to 3 GiB from address 0, the
 			     * rest from 4 GiB (as on a PC); at most 1 TiB */
-	unsigned nr_vcpus;  /* 1 (the default for 0) to 64 */
-	int kick_signal;    /* 0 means SIGUSR2 */
+	unsigned nr_vcpus; /* 1 (the default for 0) to 64 */
+	int kick_signal;   /* 0 means SIGUSR2 */
 };
 
 /* Why vcon_vm_run returned. */
 enum vcon_vm_exit {
-	VCON_VM_EXIT_STOPPED,   /* vcon_vm_request_stop(vm, VCON_VM_EXIT_STOPPED) */
-	VCON_VM_EXIT_POWEROFF,  /* the guest powered off */
-	VCON_VM_EXIT_REBOOT,    /* the guest asked for a reset */
-	VCON_VM_EXIT_SHUTDOWN,  /* triple fault: a PC resets */
-	VCON_VM_EXIT_ERROR,     /* KVM failed; the message says how */
+	VCON_VM_EXIT_STOPPED,  /* asked for by vcon_vm_request_stop */
+	VCON_VM_EXIT_POWEROFF, /* the guest powered off */
+	VCON_VM_EXIT_REBOOT,   /* the guest asked for a reset */
+	VCON_VM_EXIT_SHUTDOWN, /* triple fault: a PC resets */
+	VCON_VM_EXIT_ERROR,    /* KVM failed; the message says how */
 };
 
 /*
@@ -108,10 +108,10 @@ VCON_API VCON_NODISCARD int
 vcon_vm_coalesce_pio(struct vcon_vm *vm, uint16_t port, uint16_t len);
 
 struct vcon_vm_stats {
-	uint64_t io_exits;         /* KVM_EXIT_IO dispatched, all vCPUs */
-	uint64_t mmio_exits;       /* KVM_EXIT_MMIO dispatched */
-	uint64_t coalesced_writes; /* writes taken from the coalesced ring */
-	uint32_t coalesced_pending;/* writes in the ring not yet taken */
+	uint64_t io_exits;          /* KVM_EXIT_IO dispatched, all vCPUs */
+	uint64_t mmio_exits;        /* KVM_EXIT_MMIO dispatched */
+	uint64_t coalesced_writes;  /* writes taken from the coalesced ring */
+	uint32_t coalesced_pending; /* writes in the ring not yet taken */
 };
 
 /*
@@ -139,9 +139,8 @@ vcon_vm_gmem(struct vcon_vm *vm);
  * Context: before vcon_vm_run.
  */
 VCON_API VCON_NODISCARD int
-vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel,
-		     const char *initrd, const char *cmdline,
-		     struct vcon_error *err);
+vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel, const char *initrd,
+		     const char *cmdline, struct vcon_error *err);
 
 /*
  * vcon_vm_add_reset_ports - map the two ways a PC guest asks for a reset:

@@ -20,7 +20,7 @@ extern "C" {
 
 enum vcon_run_mode {
 	VCON_RUN_DEFAULT, /* until vcon_loop_stop */
-	VCON_RUN_ONCE,    /* wait for at least one event, handle what is ready */
+	VCON_RUN_ONCE,    /* wait for an event, then handle what is ready */
 	VCON_RUN_NOWAIT,  /* handle what is ready, never block */
 };
 

@@ -40,12 +40,12 @@ extern "C" {
 
 #define VCON_PCI_CONF_ADDR 0xcf8
 #define VCON_PCI_CONF_DATA 0xcfc
-#define VCON_PCI_IO_BASE 0xc000
-#define VCON_PCI_IO_SIZE 0x4000
+#define VCON_PCI_IO_BASE   0xc000
+#define VCON_PCI_IO_SIZE   0x4000
 #define VCON_PCI_MMIO_BASE 0xe0000000u
 #define VCON_PCI_MMIO_SIZE 0x1ec00000u /* up to the I/O APIC at 0xfec00000 */
 #define VCON_PCI_MAX_SLOTS 32
-#define VCON_PCI_NR_BARS 6
+#define VCON_PCI_NR_BARS   6
 
 struct vcon_pci;
 struct vcon_pci_dev;

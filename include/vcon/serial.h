@@ -45,8 +45,7 @@ struct vcon_serial_config {
  * Context: any thread.
  */
 VCON_API VCON_NODISCARD int
-vcon_serial_new(const struct vcon_serial_config *cfg,
-		struct vcon_serial **out);
+vcon_serial_new(const struct vcon_serial_config *cfg, struct vcon_serial **out);
 
 /*
  * vcon_serial_free - detach and release. NULL is a no-op. Unmap it from

@@ -34,10 +34,10 @@ extern "C" {
 #define VCON_COM2_BASE 0x2f8
 #define VCON_COM3_BASE 0x3e8
 #define VCON_COM4_BASE 0x2e8
-#define VCON_COM1_IRQ 4
-#define VCON_COM2_IRQ 3
-#define VCON_COM3_IRQ 4
-#define VCON_COM4_IRQ 3
+#define VCON_COM1_IRQ  4
+#define VCON_COM2_IRQ  3
+#define VCON_COM3_IRQ  4
+#define VCON_COM4_IRQ  3
 
 /* Input clock of a PC UART: divisor 1 gives 115200 baud. */
 #define VCON_UART_CLOCK_HZ 1843200
@@ -45,7 +45,7 @@ extern "C" {
 /* Modem input lines the host side can drive (vcon_uart_set_modem_lines). */
 #define VCON_UART_CTS 0x1u /* clear to send */
 #define VCON_UART_DSR 0x2u /* data set ready */
-#define VCON_UART_RI 0x4u  /* ring indicator */
+#define VCON_UART_RI  0x4u /* ring indicator */
 #define VCON_UART_DCD 0x8u /* data carrier detect */
 
 struct vcon_uart;
@@ -61,11 +61,11 @@ struct vcon_uart_line {
 };
 
 struct vcon_uart_config {
-	unsigned fifo_size;          /* 16 (16550A, the default for 0) or 64 (16750) */
-	struct vcon_irq irq;         /* required */
-	struct vcon_sink tx;         /* required */
-	struct vcon_timer timer;     /* optional; without it no timeouts fire */
-	struct vcon_uart_line line;  /* optional */
+	unsigned fifo_size;         /* 16 (16550A; also for 0) or 64 (16750) */
+	struct vcon_irq irq;        /* required */
+	struct vcon_sink tx;        /* required */
+	struct vcon_timer timer;    /* optional; without it no timeouts fire */
+	struct vcon_uart_line line; /* optional */
 };
 
 /* Version of struct vcon_uart_state this library writes and accepts. */
@@ -84,32 +84,32 @@ struct vcon_uart_state {
 	uint8_t lsr;          /* line status */
 	uint8_t msr;          /* modem status */
 	uint8_t scr;          /* scratch */
-	uint8_t fcr;          /* FIFO control as last written (write-only register) */
+	uint8_t fcr;          /* FIFO control as last written (write-only) */
 	uint8_t dll;          /* divisor latch, low */
 	uint8_t dlm;          /* divisor latch, high */
 	uint8_t modem_lines;  /* VCON_UART_CTS... as driven by the host */
-	bool thr_ipending;    /* THRE interrupt pending (cleared by IIR read) */
+	bool thr_ipending;    /* THRE interrupt pending (an IIR read clears) */
 	bool cti_pending;     /* character-timeout interrupt pending */
 	uint32_t rx_count;    /* bytes in rx[], oldest first */
 	uint32_t tx_count;    /* bytes in tx[], oldest first */
 	uint8_t rx[64];       /* receive FIFO contents */
 	uint8_t rx_flags[64]; /* per-byte LSR error bits (PE, FE, BI) */
-	uint8_t tx[64];       /* transmit FIFO contents not yet taken by the sink
-			       * (a polled console's may fill all 64: see
-			       * docs/uart-model.md, polled consoles) */
-	uint64_t last_rx_ns;  /* time of the last byte received */
-	uint64_t last_read_ns;/* time of the last RBR read */
+	/* transmit FIFO contents not yet taken by the sink (a polled
+	 * console's may fill all 64: docs/uart-model.md, polled consoles) */
+	uint8_t tx[64];
+	uint64_t last_rx_ns;   /* time of the last byte received */
+	uint64_t last_read_ns; /* time of the last RBR read */
 };
 
 struct vcon_uart_stats {
-	uint64_t tx_bytes;       /* bytes taken by the sink */
-	uint64_t tx_dropped;     /* THR writes lost to a full transmit FIFO */
-	uint64_t rx_bytes;       /* host bytes taken into the receive FIFO */
-	uint64_t rx_overruns;    /* bytes lost to a full receive FIFO (forced) */
-	uint64_t breaks_sent;    /* breaks the guest started */
-	uint64_t breaks_received;/* breaks the host sent */
-	uint64_t irq_raises;     /* interrupt line low-to-high transitions */
-	uint64_t sink_calls;     /* calls to the sink's write */
+	uint64_t tx_bytes;        /* bytes taken by the sink */
+	uint64_t tx_dropped;      /* THR writes lost to a full transmit FIFO */
+	uint64_t rx_bytes;        /* host bytes taken into the receive FIFO */
+	uint64_t rx_overruns;     /* lost to a full receive FIFO (forced) */
+	uint64_t breaks_sent;     /* breaks the guest started */
+	uint64_t breaks_received; /* breaks the host sent */
+	uint64_t irq_raises;      /* interrupt line low-to-high transitions */
+	uint64_t sink_calls;      /* calls to the sink's write */
 };
 
 /*
@@ -204,7 +204,7 @@ struct vcon_uart_hot {
 	uint32_t lsr_below;    /* LSR inline while tx.count < lsr_below */
 	uint32_t rx_keep;      /* RBR inline while rx.count > rx_keep */
 	uint8_t lsr;           /* LSR (less DR) as an inline read shows it */
-	uint8_t iir_burst;     /* IIR as an inline burst end shows it; 0: none */
+	uint8_t iir_burst;     /* IIR at an inline burst end; 0: none */
 	bool thr_ipending;     /* THRE interrupt latched */
 	struct vcon_uart_ring tx, rx;
 };
@@ -315,8 +315,7 @@ vcon_uart_read(struct vcon_uart *u, unsigned off, uint64_t now_ns)
  * Context: serialize per instance. May call the sink, irq, timer and line.
  */
 static inline void
-vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val,
-		uint64_t now_ns)
+vcon_uart_write(struct vcon_uart *u, unsigned off, uint8_t val, uint64_t now_ns)
 {
 	if (!vcon_uart_write_inline(u, off, val, now_ns))
 		vcon_uart_write_call(u, off, val, now_ns);
@@ -374,8 +373,7 @@ vcon_uart_send_break(struct vcon_uart *u, uint64_t now_ns);
  * Context: serialize per instance. May call irq.
  */
 VCON_API void
-vcon_uart_set_modem_lines(struct vcon_uart *u, unsigned lines,
-			  uint64_t now_ns);
+vcon_uart_set_modem_lines(struct vcon_uart *u, unsigned lines, uint64_t now_ns);
 
 /*
  * vcon_uart_tx_ready - the sink can take more bytes: resume transmitting

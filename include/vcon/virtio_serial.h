@@ -37,9 +37,9 @@
 extern "C" {
 #endif
 
-#define VCON_VSERIAL_DEFAULT_PORTS 31
-#define VCON_VSERIAL_MAX_PORTS 511
-#define VCON_VSERIAL_NAME_MAX 127
+#define VCON_VSERIAL_DEFAULT_PORTS    31
+#define VCON_VSERIAL_MAX_PORTS        511
+#define VCON_VSERIAL_NAME_MAX         127
 #define VCON_VSERIAL_CONSOLE_STALL_NS (100 * 1000 * 1000ull)
 
 struct vcon_virtio_serial;
@@ -77,9 +77,9 @@ struct vcon_vserial_port_config {
 struct vcon_vserial_port_stats {
 	bool guest_ready, guest_open, host_open;
 	uint64_t guest_opens, guest_closes;
-	uint64_t tx_bytes;    /* guest to host, taken by the backend */
-	uint64_t tx_dropped;  /* console output dropped after a stall */
-	uint64_t rx_bytes;    /* host to guest */
+	uint64_t tx_bytes;   /* guest to host, taken by the backend */
+	uint64_t tx_dropped; /* console output dropped after a stall */
+	uint64_t rx_bytes;   /* host to guest */
 };
 
 struct vcon_vserial_stats {
