@@ -15,7 +15,7 @@
 #define OUT_MAX (1 << 20)
 
 /* A test's exit status when the L1 it runs in can no longer run guests
- * (a tinyvmm that SIGKILL does not end): tests/with-kvm boots it again. */
+ * (a vCPU stuck in the L1's KVM): tests/with-kvm boots the L1 again. */
 #define VMM_L1_BROKEN 75
 
 struct vmm {
