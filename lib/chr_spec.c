@@ -529,8 +529,11 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 					  "'%s'",
 					  rest);
 		rc = append(buf, sizeof(buf), "socket,host=", false);
+		/* Too long is an error: an empty host is every address. */
 		if (rc == 0 &&
-		    strlen(buf) + (size_t)(colon - rest) + 8 < sizeof(buf))
+		    strlen(buf) + (size_t)(colon - rest) + 8 >= sizeof(buf))
+			rc = -E2BIG;
+		if (rc == 0)
 			strncat(buf, rest, (size_t)(colon - rest));
 		if (rc == 0)
 			rc = append(buf, sizeof(buf), ",port=", false);

@@ -379,6 +379,20 @@ test_serial_shorthands(void **state)
 	assert_int_equal(vcon_chr_new_serial(fx->loop, "tcp:127.0.0.1", NULL,
 					     &chr, &err),
 			 -EINVAL);
+	/* A host too long for the spec is refused, never left out (an empty
+	 * host listens on every address). */
+	{
+		char lng[1200];
+
+		memset(lng, 'h', sizeof(lng));
+		memcpy(lng, "tcp:", 4);
+		snprintf(lng + 1100, sizeof(lng) - 1100, ":0,server=on,"
+							 "wait=off");
+		assert_int_equal(vcon_chr_new_serial(fx->loop, lng, NULL,
+						     &chr, &err),
+				 -E2BIG);
+		assert_string_equal(err.msg, "-serial spec is too long");
+	}
 
 	/* tcp:HOST:PORT,server=on,wait=off and unix:PATH,server=on */
 	assert_int_equal(vcon_chr_new_serial(fx->loop,
