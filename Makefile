@@ -101,6 +101,7 @@ BENCHES += chr_bench
 FUZZERS += uart
 FUZZERS += virtqueue
 FUZZERS += virtio_serial
+FUZZERS += chr_spec
 FUZZ_SECONDS ?= 20
 
 # ---- derived

@@ -148,6 +148,8 @@ void chr_disconnected(struct vcon_chr *chr);
 void chr_report_error(struct vcon_chr *chr, int err);
 
 int chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err);
+int chr_serial_spec(const char *spec, const char *id, char *buf, size_t size,
+		    struct vcon_error *err);
 const struct chr_backend *chr_find_backend(const char *name);
 
 extern const struct chr_backend chr_null_backend, chr_file_backend,

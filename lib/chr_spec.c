@@ -489,17 +489,22 @@ append(char *dst, size_t size, const char *s, bool escape)
 	return 0;
 }
 
-VCON_API int
-vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
-		    struct vcon_chr **out, struct vcon_error *err)
+/*
+ * The -chardev spec a -serial spec stands for, in buf; no chardev is made.
+ * Apart from vcon_chr_new_serial so that it can be tested alone.
+ */
+int
+chr_serial_spec(const char *spec, const char *id, char *buf, size_t size,
+		struct vcon_error *err)
 {
-	char buf[1024] = "";
-	const char *rest, *colon, *opts;
-	bool mux = false;
+	const char *given = spec, *rest, *colon, *opts;
+	bool mux = false, odd = false;
+	size_t len;
 	int rc = 0;
 
-	if (err)
-		err->msg[0] = 0;
+	if (size == 0)
+		return vcon__fail(err, -E2BIG, "-serial spec is too long");
+	buf[0] = 0;
 	if (!strncmp(spec, "mon:", 4)) {
 		spec += 4;
 		mux = true;
@@ -508,16 +513,16 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 		return vcon__fail(err, -ENOENT, "no backend ('none')");
 	if (!strcmp(spec, "stdio") || !strcmp(spec, "pty") ||
 	    !strcmp(spec, "null")) {
-		rc = append(buf, sizeof(buf), spec, false);
+		rc = append(buf, size, spec, false);
 	} else if (!strncmp(spec, "file:", 5)) {
-		rc = append(buf, sizeof(buf), "file,path=", false);
+		rc = append(buf, size, "file,path=", false);
 		if (rc == 0)
-			rc = append(buf, sizeof(buf), spec + 5, true);
+			rc = append(buf, size, spec + 5, true);
 	} else if (!strncmp(spec, "unix:", 5)) {
 		/* The path ends at the first comma; options follow. */
-		rc = append(buf, sizeof(buf), "socket,path=", false);
+		rc = append(buf, size, "socket,path=", false);
 		if (rc == 0)
-			rc = append(buf, sizeof(buf), spec + 5, false);
+			rc = append(buf, size, spec + 5, false);
 	} else if (!strncmp(spec, "tcp:", 4)) {
 		rest = spec + 4;
 		opts = strchr(rest, ',');
@@ -528,17 +533,16 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 					  "-serial tcp: needs HOST:PORT, got "
 					  "'%s'",
 					  rest);
-		rc = append(buf, sizeof(buf), "socket,host=", false);
+		rc = append(buf, size, "socket,host=", false);
 		/* Too long is an error: an empty host is every address. */
-		if (rc == 0 &&
-		    strlen(buf) + (size_t)(colon - rest) + 8 >= sizeof(buf))
+		if (rc == 0 && strlen(buf) + (size_t)(colon - rest) + 8 >= size)
 			rc = -E2BIG;
 		if (rc == 0)
 			strncat(buf, rest, (size_t)(colon - rest));
 		if (rc == 0)
-			rc = append(buf, sizeof(buf), ",port=", false);
+			rc = append(buf, size, ",port=", false);
 		if (rc == 0)
-			rc = append(buf, sizeof(buf), colon + 1, false);
+			rc = append(buf, size, colon + 1, false);
 	} else if (!strncmp(spec, "chardev:", 8)) {
 		return vcon__fail(err, -EINVAL,
 				  "'%s' names a -chardev; look it up by id",
@@ -547,14 +551,37 @@ vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
 		return vcon__fail(err, -EINVAL, "unknown -serial backend '%s'",
 				  spec);
 	}
+	/* An odd run of commas at the end (an empty option) would turn the
+	 * comma of what is appended next into a literal one. */
+	for (len = strlen(buf); len > 0 && buf[len - 1] == ','; len--)
+		odd = !odd;
+	if (odd)
+		return vcon__fail(err, -EINVAL,
+				  "-serial '%s' ends in an empty option",
+				  given);
 	if (rc == 0 && mux)
-		rc = append(buf, sizeof(buf), ",mux=on", false);
+		rc = append(buf, size, ",mux=on", false);
 	if (rc == 0 && id) {
-		rc = append(buf, sizeof(buf), ",id=", false);
+		rc = append(buf, size, ",id=", false);
 		if (rc == 0)
-			rc = append(buf, sizeof(buf), id, true);
+			rc = append(buf, size, id, true);
 	}
 	if (rc < 0)
 		return vcon__fail(err, -E2BIG, "-serial spec is too long");
+	return 0;
+}
+
+VCON_API int
+vcon_chr_new_serial(struct vcon_loop *loop, const char *spec, const char *id,
+		    struct vcon_chr **out, struct vcon_error *err)
+{
+	char buf[1024];
+	int rc;
+
+	if (err)
+		err->msg[0] = 0;
+	rc = chr_serial_spec(spec, id, buf, sizeof(buf), err);
+	if (rc < 0)
+		return rc;
 	return vcon_chr_new(loop, buf, out, err);
 }

@@ -37,11 +37,16 @@ int
 vcon__fail(struct vcon_error *err, int rc, const char *fmt, ...)
 {
 	va_list ap;
+	char *c;
 
 	if (err) {
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
+		/* One line, whatever the user's string held. */
+		for (c = err->msg; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 	}
 	return rc;
 }

@@ -336,6 +336,10 @@ test_specs_table(void **state)
 	}
 	fclose(f);
 	assert_true(lines > 40);
+	/* A message is one line, whatever the spec held. */
+	assert_int_equal(vcon_chr_new(fx->loop, "frob\nnicate\t", &chr, &err),
+			 -EINVAL);
+	assert_string_equal(err.msg, "unknown chardev backend 'frob?nicate?'");
 }
 
 static void
@@ -379,6 +383,12 @@ test_serial_shorthands(void **state)
 	assert_int_equal(vcon_chr_new_serial(fx->loop, "tcp:127.0.0.1", NULL,
 					     &chr, &err),
 			 -EINVAL);
+	/* A trailing comma is an empty option, not an escape of the next. */
+	assert_int_equal(vcon_chr_new_serial(fx->loop, "mon:unix:/p,", "com1",
+					     &chr, &err),
+			 -EINVAL);
+	assert_string_equal(err.msg, "-serial 'mon:unix:/p,' ends in an empty "
+				     "option");
 	/* A host too long for the spec is refused, never left out (an empty
 	 * host listens on every address). */
 	{
