@@ -102,6 +102,7 @@ FUZZERS += uart
 FUZZERS += virtqueue
 FUZZERS += virtio_serial
 FUZZERS += chr_spec
+FUZZERS += tinyvmm_options
 FUZZ_SECONDS ?= 20
 
 # ---- derived
@@ -309,6 +310,9 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 build/fuzz/fuzz_uart: tests/lib/uart_ref.c $(wildcard lib/*.h)
+build/fuzz/fuzz_chr_spec: $(wildcard lib/*.h)
+build/fuzz/fuzz_tinyvmm_options: examples/tinyvmm/options.c \
+	examples/tinyvmm/options.h
 
 fuzz: $(FUZZ_BINS)
 

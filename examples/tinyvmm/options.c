@@ -34,10 +34,15 @@ static int
 fail(char *msg, size_t msgsz, const char *fmt, ...)
 {
 	va_list ap;
+	char *c;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, msgsz, fmt, ap);
 	va_end(ap);
+	/* One line, whatever the user's argument held. */
+	for (c = msg; msgsz && *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	return -EINVAL;
 }
 
@@ -268,7 +273,8 @@ tvm_parse_device(const char *spec, struct tvm_device *d, char *msg,
 			if (rc == 0 && (parse_uint(num, 511, &v) < 0 || v == 0))
 				return fail(msg, msgsz, "-device: max_ports=%s: "
 					    "expected 1 to 511", num);
-			d->max_ports = v;
+			if (rc == 0)
+				d->max_ports = v;
 		} else if (d->kind != TVM_DEV_VIRTIO_SERIAL && KEY("chardev")) {
 			rc = copy_value(d->chardev, sizeof(d->chardev),
 					"chardev", val, vlen, msg, msgsz);
@@ -283,7 +289,8 @@ tvm_parse_device(const char *spec, struct tvm_device *d, char *msg,
 			else if (rc == 0 && parse_uint(num, 510, &v) < 0)
 				return fail(msg, msgsz, "-device: nr=%s: "
 					    "expected 0 to 510", num);
-			d->nr = (int)v;
+			if (rc == 0)
+				d->nr = (int)v;
 		} else {
 			return fail(msg, msgsz, "-device %.*s: unknown key "
 				    "'%.*s'", (int)strcspn(spec, ","), spec,

@@ -111,6 +111,10 @@ test_options_errors_name_the_problem(void **state)
 	assert_int_equal(parse(&o, msg, "-kernel", "bz", "-smp", "0", NULL),
 			 -EINVAL);
 	assert_string_equal(msg, "-smp: bad vCPU count '0' (1-64)");
+	/* One line, whatever the argument held. */
+	assert_int_equal(parse(&o, msg, "-kernel", "bz", "-smp", "2\n3", NULL),
+			 -EINVAL);
+	assert_string_equal(msg, "-smp: bad vCPU count '2?3' (1-64)");
 	assert_int_equal(parse(&o, msg, "-m", "1G", NULL), -EINVAL);
 	assert_string_equal(msg, "no kernel: give -kernel BZIMAGE");
 	assert_int_equal(parse(&o, msg, "bzImage", NULL), -EINVAL);
