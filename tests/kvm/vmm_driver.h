@@ -51,7 +51,8 @@ int vmm_finish(struct vmm *v, int timeout_s);
  * Run a scenario; if it failed and tinyvmm reported a triple fault, or
  * the guest stalled (vmm_stalled), run it again, up to three attempts
  * (known nested-KVM flakes, docs/testing-kvm.md), so only a failure that
- * keeps repeating fails the test.
+ * keeps repeating fails the test. Under tests/with-kvm, three in a row
+ * exit VMM_L1_BROKEN instead, and a new L1 goes on from this scenario.
  */
 void vmm_scenario(const char *name, void (*fn)(void));
 /*
