@@ -362,7 +362,7 @@ bulk(void)
 	md5_of(in3, want);
 	if (fd < 0 || write(fd, data, sizeof(data)) != (ssize_t)sizeof(data))
 		vmm_fail(&v, "cannot send 64 KiB to COM3's socket");
-	if (!vmm_expect(&v, "RXSUM ", 2 * BOOT_S))
+	if (!vmm_expect_line(&v, "RXSUM ", 2 * BOOT_S))
 		vmm_fail(&v, "the guest did not receive 64 KiB");
 	sum_after(&v, "RXSUM ", got);
 	if (strcmp(want, got))

@@ -272,7 +272,7 @@ bulk(void)
 		vmm_fail(&v, "the guest is not ready to receive");
 	if (!send_file(fb, tx))
 		vmm_fail(&v, "cannot send 16 MiB into port b");
-	if (!vmm_expect(&v, "RXSUM ", 240))
+	if (!vmm_expect_line(&v, "RXSUM ", 240))
 		vmm_fail(&v, "the guest did not receive 16 MiB on port b");
 	sum_after(&v, "TXSUM ", want);
 	md5_of(rx, got);

@@ -170,6 +170,22 @@ kill_and_reap(struct vmm *v)
 	exit(VMM_L1_BROKEN);
 }
 
+/*
+ * Read until tag and the rest of its line are in: a line the guest prints
+ * arrives a FIFO's worth at a time, so "RXSUM " can be there before the
+ * sum that follows it.
+ */
+bool
+vmm_expect_line(struct vmm *v, const char *tag, int timeout_s)
+{
+	const char *p;
+
+	if (!vmm_expect(v, tag, timeout_s))
+		return false;
+	p = memmem(v->out, v->len, tag, strlen(tag));
+	return vmm_expect_from(v, (size_t)(p - v->out), "\n", timeout_s);
+}
+
 /* Wait for exit; returns the status code, or -1 (killed after timeout). */
 int
 vmm_finish(struct vmm *v, int timeout_s)

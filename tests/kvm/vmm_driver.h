@@ -42,6 +42,8 @@ bool vmm_expect(struct vmm *v, const char *needle, int timeout_s);
 /* The same, for a needle that appears after byte `from` of the output. */
 bool vmm_expect_from(struct vmm *v, size_t from, const char *needle,
 		     int timeout_s);
+/* The same, until tag and the rest of its line have arrived. */
+bool vmm_expect_line(struct vmm *v, const char *tag, int timeout_s);
 /* Type keys on tinyvmm's terminal (its stdin). */
 void vmm_type(struct vmm *v, const char *keys);
 /* Wait for exit: the status, or -1 when killed after timeout_s. */
@@ -75,7 +77,8 @@ void scratch_dir(const char *name, char *dir, size_t size);
 int connect_when_there(const char *path, int tries);
 ssize_t read_some(int fd, char *buf, size_t size);
 void md5_of(const char *path, char *out);
-/* The 32 hex digits after tag in what v printed, or "". */
+/* The 32 hex digits after tag in what v printed, or "" (wait for the
+ * whole line first: vmm_expect_line). */
 void sum_after(const struct vmm *v, const char *tag, char *out);
 
 #endif
