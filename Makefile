@@ -432,7 +432,13 @@ check-kvm: $(KVM_TEST_BINS) build/e2e/boot.cpio.gz build/asan/tinyvmm \
 		build/e2e/boot.cpio.gz
 	@VCON_KVM_TIMEOUT=$${VCON_KVM_TIMEOUT:-900} tests/with-kvm \
 		build/asan/tinyvmm_console build/asan/tinyvmm \
-		$(GUEST_KERNEL) build/e2e/console.cpio.gz
+		$(GUEST_KERNEL) build/e2e/console.cpio.gz \
+		interactive,quit,ports,poweroff,panic,restart,four
+	@# bulk in an L1 of its own: it faults in a long-lived one
+	@# (docs/testing-kvm.md)
+	@VCON_KVM_TIMEOUT=$${VCON_KVM_TIMEOUT:-600} tests/with-kvm \
+		build/asan/tinyvmm_console build/asan/tinyvmm \
+		$(GUEST_KERNEL) build/e2e/console.cpio.gz bulk
 	@tests/with-kvm build/asan/tinyvmm_vserial build/asan/tinyvmm \
 		$(GUEST_KERNEL) build/e2e/vserial.cpio.gz build/qga-client
 

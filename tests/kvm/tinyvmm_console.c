@@ -25,6 +25,7 @@
  *                to; Linux finds ttyS1 at 0x2f8 irq 3 and what the guest
  *                writes to it arrives on the socket.
  * Run through tests/with-kvm: tinyvmm_console TINYVMM BZIMAGE INITRD
+ * [SCENARIO[,SCENARIO]...] (all of them by default).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -466,13 +467,32 @@ four(void)
 	rmdir(dir);
 }
 
+/* Whether scenario name is in the comma-separated list (NULL: all). */
+static bool
+wanted(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	if (!list)
+		return true;
+	for (p = list; (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
 int
 main(int argc, char **argv)
 {
+	const char *only = argc == 5 ? argv[4] : NULL;
+
 	if (argc != 4 && argc != 5) {
 		fprintf(stderr, "usage: tinyvmm_console TINYVMM BZIMAGE INITRD "
-				"[interactive|quit|ports|poweroff|panic|"
-				"restart|four|bulk]\n");
+				"[SCENARIO[,SCENARIO]...]\n"
+				"  scenarios: interactive quit ports poweroff "
+				"panic restart four bulk, or quit3, "
+				"interactive3\n");
 		return 2;
 	}
 	if (getenv("VCON_E2E_BOOT_S"))
@@ -482,34 +502,38 @@ main(int argc, char **argv)
 	vmm_kernel = argv[2];
 	vmm_initrd = argv[3];
 	signal(SIGPIPE, SIG_IGN);
-	if (argc == 4 || !strcmp(argv[4], "interactive"))
+	if (wanted(only, "interactive"))
 		vmm_scenario("interactive", interactive);
-	if (argc == 4 || !strcmp(argv[4], "quit"))
+	if (wanted(only, "quit"))
 		vmm_scenario("quit", quit);
-	if (argc == 5 && !strcmp(argv[4], "quit3")) {
+	if (only && wanted(only, "quit3")) {
 		vmm_scenario("quit", quit);
 		vmm_scenario("quit", quit);
 		vmm_scenario("quit", quit);
 	}
-	if (argc == 4 || !strcmp(argv[4], "ports"))
+	if (wanted(only, "ports"))
 		vmm_scenario("ports", ports);
-	if (argc == 4 || !strcmp(argv[4], "poweroff"))
+	if (wanted(only, "poweroff"))
 		vmm_scenario("poweroff", poweroff);
-	if (argc == 4 || !strcmp(argv[4], "panic"))
+	if (wanted(only, "panic"))
 		vmm_scenario("panic", panic);
-	if (argc == 4 || !strcmp(argv[4], "restart"))
+	if (wanted(only, "restart"))
 		vmm_scenario("restart", restart);
-	if (argc == 4 || !strcmp(argv[4], "four"))
+	if (wanted(only, "four"))
 		vmm_scenario("four", four);
-	if (argc == 4 || !strcmp(argv[4], "bulk"))
+	if (wanted(only, "bulk"))
 		vmm_scenario("bulk", bulk);
-	if (argc == 5 && !strcmp(argv[4], "interactive3")) {
+	if (only && wanted(only, "interactive3")) {
 		vmm_scenario("interactive", interactive);
 		vmm_scenario("interactive", interactive);
 		vmm_scenario("interactive", interactive);
 	}
 	if (vmm_failures)
 		return 1;
+	if (only) {
+		printf("tinyvmm_console: %s passed\n", only);
+		return 0;
+	}
 	printf("tinyvmm_console: typed input echoed, SysRq by Ctrl-A b, "
 	       "Ctrl-A x quits, COM1 file and COM2 socket carry the guest's "
 	       "output, poweroff/panic/reboot end or restart it, 1 MiB out "
