@@ -36,9 +36,9 @@ case "$(cat /proc/cmdline)" in
 	echo "hello-ttyS1" >/dev/ttyS1
 	;;
 *vcon.e2e=bulk*)
-	# 1 MiB of random bytes out through raw ttyS1 (COM2), then 64 KiB in
+	# 512 KiB of random bytes out through raw ttyS1 (COM2), then 64 KiB in
 	# through raw ttyS2 (COM3, sharing IRQ 4 with the console).
-	head -c 1048576 /dev/urandom >/tmp/tx
+	head -c 524288 /dev/urandom >/tmp/tx
 	# A stall is diagnosed with magic SysRq 'l' (vmm_stalled).
 	echo 1 >/proc/sys/kernel/sysrq
 	echo "TXSUM $(md5sum </tmp/tx)"
