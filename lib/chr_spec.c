@@ -472,21 +472,25 @@ chr_parse(const char *spec, struct chr_opts *o, struct vcon_error *err)
 	return 0;
 }
 
-/* Append s to the spec being built, doubling commas; 0 or -E2BIG. */
+/* Append s to the spec being built, doubling commas; 0 or -E2BIG. dst
+ * stays a string either way. */
 static int
 append(char *dst, size_t size, const char *s, bool escape)
 {
 	size_t len = strlen(dst);
+	int rc = 0;
 
 	for (; *s; s++) {
-		if (len + 3 > size)
-			return -E2BIG;
+		if (len + 3 > size) {
+			rc = -E2BIG;
+			break;
+		}
 		dst[len++] = *s;
 		if (escape && *s == ',')
 			dst[len++] = ',';
 	}
 	dst[len] = 0;
-	return 0;
+	return rc;
 }
 
 /*
@@ -553,7 +557,8 @@ chr_serial_spec(const char *spec, const char *id, char *buf, size_t size,
 	}
 	/* An odd run of commas at the end (an empty option) would turn the
 	 * comma of what is appended next into a literal one. */
-	for (len = strlen(buf); len > 0 && buf[len - 1] == ','; len--)
+	for (len = strlen(buf); rc == 0 && len > 0 && buf[len - 1] == ',';
+	     len--)
 		odd = !odd;
 	if (odd)
 		return vcon__fail(err, -EINVAL,

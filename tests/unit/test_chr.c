@@ -402,6 +402,14 @@ test_serial_shorthands(void **state)
 						     &chr, &err),
 				 -E2BIG);
 		assert_string_equal(err.msg, "-serial spec is too long");
+		/* The same for a path that does not fit, commas and all. */
+		memcpy(lng, "file:", 5);
+		memset(lng + 5, ',', sizeof(lng) - 6);
+		lng[sizeof(lng) - 1] = 0;
+		assert_int_equal(vcon_chr_new_serial(fx->loop, lng, NULL,
+						     &chr, &err),
+				 -E2BIG);
+		assert_string_equal(err.msg, "-serial spec is too long");
 	}
 
 	/* tcp:HOST:PORT,server=on,wait=off and unix:PATH,server=on */
