@@ -304,7 +304,7 @@ build/e2e-watch: bench/e2e_watch.c
 # ---- fuzzers: clang, libFuzzer
 FUZZ_CFLAGS = -std=c11 -Iinclude -Itests/lib -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SRCS)
 	@mkdir -p $(@D)
 	$(quiet) CLANG $<
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)

@@ -20,11 +20,7 @@
 
 #include "../../lib/chr_internal.h"
 
-#define check(cond)                                                           \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			__builtin_trap();                                     \
-	} while (0)
+#include "fuzz.h"
 
 static bool
 in_buf(const struct chr_opts *o, const char *s)
@@ -36,14 +32,9 @@ in_buf(const struct chr_opts *o, const char *s)
 static void
 check_refusal(int rc, const struct vcon_error *err)
 {
-	size_t i, len = strnlen(err->msg, sizeof(err->msg));
-
 	check(rc == -EINVAL || rc == -ERANGE || rc == -E2BIG ||
 	      rc == -ENOTSUP || rc == -ENOENT);
-	check(len > 0 && len < sizeof(err->msg));
-	for (i = 0; i < len; i++)
-		check((unsigned char)err->msg[i] >= 0x20 &&
-		      err->msg[i] != 0x7f);
+	check_one_line(err->msg, sizeof(err->msg));
 }
 
 static void

@@ -10,7 +10,6 @@
  * virtconsole), a virtconsole or virtserialport has its chardev; a size
  * is a whole, nonzero number of bytes.
  */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,23 +18,9 @@
 
 #include "../../examples/tinyvmm/options.h"
 
-#define check(cond)                                                           \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			__builtin_trap();                                     \
-	} while (0)
+#include "fuzz.h"
 
 #define MAX_ARGS 64
-
-static void
-check_msg(const char *msg, size_t size)
-{
-	size_t i, len = strnlen(msg, size);
-
-	check(len > 0 && len < size);
-	for (i = 0; i < len; i++)
-		check((unsigned char)msg[i] >= 0x20 && msg[i] != 0x7f);
-}
 
 static bool
 in_argv(char **argv, int argc, const char *s)
@@ -57,7 +42,7 @@ check_device(const char *spec)
 
 	if (rc) {
 		check(rc == -EINVAL);
-		check_msg(msg, sizeof(msg));
+		check_one_line(msg, sizeof(msg));
 		return;
 	}
 	check(memchr(d.id, 0, sizeof(d.id)) &&
@@ -100,7 +85,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = tvm_parse_options(argc, argv, &o, msg, sizeof(msg));
 	if (rc) {
 		check(rc == -EINVAL);
-		check_msg(msg, sizeof(msg));
+		check_one_line(msg, sizeof(msg));
 		return 0;
 	}
 	check(o.help || o.version || in_argv(argv, argc, o.kernel));

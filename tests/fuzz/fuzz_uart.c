@@ -30,11 +30,7 @@
 
 #include "uart_ref.h"
 
-#define check(cond)                                                           \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			__builtin_trap();                                     \
-	} while (0)
+#include "fuzz.h"
 
 #define LOG_MAX 4096
 

@@ -19,11 +19,7 @@
 #include <vcon/pci.h>
 #include <vcon/virtio_serial.h>
 
-#define check(cond)                                                           \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			__builtin_trap();                                     \
-	} while (0)
+#include "fuzz.h"
 
 #define RAM_SIZE (1u << 20)
 #define NPORTS 3

@@ -19,11 +19,7 @@
 
 #include "../../lib/virtqueue.h"
 
-#define check(cond)                                                           \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			__builtin_trap();                                     \
-	} while (0)
+#include "fuzz.h"
 
 #define RAM_SIZE 65536
 
