@@ -360,16 +360,16 @@ vmm_scenario(const char *name, void (*fn)(void))
 		fn();
 		if (vmm_failures == before || !(triple_fault_seen || stall_seen))
 			break;
-		if (attempt == 3 && getenv("VCON_KVM_PROGRESS")) {
-			/* Three in a row: this L1 is a bad one. Another boot
-			 * runs the scenario again (tests/with-kvm). */
+		if (attempt == 3) {
+			/* Three in a row: this L1 is a bad one. Under
+			 * tests/with-kvm another boot runs it again. */
+			if (!getenv("VCON_KVM_PROGRESS"))
+				break;
 			fprintf(stderr, "%s: %s: three nested faults in a row "
 					"in this L1\n",
 				vmm_test_name, name);
 			exit(VMM_L1_BROKEN);
 		}
-		if (attempt == 3)
-			break;
 		fprintf(stderr, "%s: %s: the guest %s under the nested runner; "
 				"running the scenario again (%d of 3)\n",
 			vmm_test_name, name,
