@@ -6,6 +6,7 @@
 #ifndef VCON_INTERNAL_H
 #define VCON_INTERNAL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,15 @@ struct vcon_error;
  */
 int vcon__fail(struct vcon_error *err, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* -errno after a failed call, never 0: callers take 0 for success. */
+static inline int
+neg_errno(void)
+{
+	int e = errno;
+
+	return e > 0 ? -e : -EIO;
+}
 
 /* Keep a slow path out of line, so its register saves stay off the hot one. */
 #define VCON_NOINLINE __attribute__((noinline))

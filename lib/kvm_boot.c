@@ -63,35 +63,58 @@ get32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-/* Read a whole file into malloc'd memory. */
-static int
-slurp(const char *path, uint8_t **buf, size_t *len)
+/*
+ * Read a whole file into malloc'd memory, or return NULL with *rc and err
+ * naming the file. A regular file can hold fewer bytes than its size says
+ * (sysfs attributes report 4096, a file truncated under us): that is an
+ * error, not a short image.
+ */
+static uint8_t *
+slurp(const char *path, size_t *len, int *rc, struct vcon_error *err)
 {
 	struct stat st;
+	uint8_t *buf = NULL;
 	ssize_t n;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return -errno;
+	*len = 0;
+	if (fd < 0) {
+		*rc = vcon__fail(err, neg_errno(), "%s: %s", path,
+				 strerror(errno));
+		return NULL;
+	}
 	if (fstat(fd, &st) < 0) {
-		rc = -errno;
+		*rc = vcon__fail(err, neg_errno(), "%s: %s", path,
+				 strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
+		*rc = vcon__fail(err, -EINVAL, "%s: not a regular file", path);
 		goto out;
 	}
-	*buf = malloc((size_t)st.st_size + 1);
-	if (!*buf) {
-		rc = -ENOMEM;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		*rc = vcon__fail(err, -ENOMEM, "%s: no memory for %lld bytes",
+				 path, (long long)st.st_size);
 		goto out;
 	}
 	while (got < (size_t)st.st_size) {
-		n = read(fd, *buf + got, (size_t)st.st_size - got);
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			free(*buf);
+			if (n < 0)
+				*rc = vcon__fail(err, neg_errno(), "%s: %s",
+						 path, strerror(errno));
+			else
+				*rc = vcon__fail(err, -EIO,
+						 "%s: ends after %zu of the "
+						 "%lld bytes its size says",
+						 path, got,
+						 (long long)st.st_size);
+			free(buf);
+			buf = NULL;
 			goto out;
 		}
 		got += (size_t)n;
@@ -99,7 +122,7 @@ slurp(const char *path, uint8_t **buf, size_t *len)
 	*len = got;
 out:
 	close(fd);
-	return rc;
+	return buf;
 }
 
 /*
@@ -227,15 +250,15 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel, const char *initrd,
 		0x00cf93000000ffffull, /* 0x18: flat 4 GiB data, read/write */
 	};
 	uint8_t *img = NULL, *rd = NULL, *bp = vm->mem + BOOT_PARAMS;
-	size_t img_len, rd_len = 0, setup_len, hdr_end;
+	size_t img_len = 0, rd_len = 0, setup_len, hdr_end;
 	uint32_t cmdline_max = 255, rd_max, rd_addr = 0;
 	uint16_t version;
 	unsigned setup_sects;
 	int rc;
 
-	rc = slurp(kernel, &img, &img_len);
-	if (rc)
-		return vcon__fail(err, rc, "%s: %s", kernel, strerror(-rc));
+	img = slurp(kernel, &img_len, &rc, err);
+	if (!img)
+		return rc;
 	if (img_len < 0x300 || memcmp(img + HDR_MAGIC, "HdrS", 4)) {
 		rc = vcon__fail(err, -ENOEXEC,
 				"%s: not a bzImage (no HdrS header)", kernel);
@@ -279,12 +302,9 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel, const char *initrd,
 	memcpy(vm->mem + KERNEL_ADDR, img + setup_len, img_len - setup_len);
 
 	if (initrd) {
-		rc = slurp(initrd, &rd, &rd_len);
-		if (rc) {
-			rc = vcon__fail(err, rc, "%s: %s", initrd,
-					strerror(-rc));
+		rd = slurp(initrd, &rd_len, &rc, err);
+		if (!rd)
 			goto out;
-		}
 		/* At the top of RAM, below the kernel's limit, page aligned. */
 		rd_max = get32(img + HDR_INITRD_ADDR_MAX);
 		if (!rd_max || rd_max > vm->low_size - 1)

@@ -220,6 +220,22 @@ main(int argc, char **argv)
 			rc, err.msg);
 		return 1;
 	}
+	rc = vcon_vm_load_bzimage(com.vm, argv[1], "/dev/null", "", &err);
+	if (rc != -EINVAL ||
+	    strcmp(err.msg, "/dev/null: not a regular file")) {
+		fprintf(stderr, "kvm_boot_linux: /dev/null as the initrd "
+				"gave %d '%s'\n", rc, err.msg);
+		return 1;
+	}
+	/* A sysfs attribute's size is 4096, whatever it holds. */
+	rc = vcon_vm_load_bzimage(com.vm, argv[1], "/sys/kernel/uevent_seqnum",
+				  "", &err);
+	if (rc != -EIO || !strstr(err.msg, "/sys/kernel/uevent_seqnum: ends "
+					   "after ")) {
+		fprintf(stderr, "kvm_boot_linux: an initrd shorter than its "
+				"size gave %d '%s'\n", rc, err.msg);
+		return 1;
+	}
 	if (vcon_vm_load_bzimage(com.vm, argv[1], argv[2],
 				 "console=ttyS0 panic=-1 loglevel=7",
 				 &err)) {
