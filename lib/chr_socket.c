@@ -343,8 +343,8 @@ sock_open(struct vcon_chr *chr, const struct chr_opts *o,
 	if (rc < 0)
 		return rc;
 	if (p->server) {
-		rc = p->is_unix ? unix_listen(p, o->path, err)
-				: tcp_listen(p, err);
+		rc = o->path ? unix_listen(p, o->path, err)
+			     : tcp_listen(p, err);
 		if (rc < 0)
 			return rc;
 		if (listen(p->listen_fd, 1) < 0)
@@ -377,17 +377,21 @@ VCON_API int
 vcon_chr_local_port(const struct vcon_chr *chr)
 {
 	const struct sock_priv *p = chr->be_priv;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage ss;
+	} a = { 0 };
+	socklen_t len = sizeof(a);
 
 	if (chr->be != &chr_socket_backend || !p || p->is_unix ||
 	    p->listen_fd < 0)
 		return -ENOTSOCK;
-	if (getsockname(p->listen_fd, (struct sockaddr *)&ss, &len) < 0)
+	if (getsockname(p->listen_fd, &a.sa, &len) < 0)
 		return -errno;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port
+						: a.in.sin_port);
 }
 
 const struct chr_backend chr_socket_backend = {

@@ -129,7 +129,8 @@ tvm_parse_options(int argc, char **argv, struct tvm_options *o, char *msg,
 	o->mem_bytes = 512ull << 20;
 	o->smp = 1;
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *name, *val = NULL;
+		/* val: "" for the options that take none */
+		const char *a = argv[i], *name, *val = "";
 		size_t k;
 
 		if (a[0] != '-' || a[1] == '\0')
@@ -231,7 +232,7 @@ tvm_parse_device(const char *spec, struct tvm_device *d, char *msg,
 	size_t n = strcspn(spec, ",");
 	const char *p = spec + n;
 	unsigned v;
-	char num[16];
+	char num[16] = "";
 
 	memset(d, 0, sizeof(*d));
 	d->nr = -1;

@@ -499,8 +499,9 @@ main(int argc, char **argv)
 				"interactive3\n");
 		return 2;
 	}
-	if (getenv("VCON_E2E_BOOT_S"))
-		BOOT_S = atoi(getenv("VCON_E2E_BOOT_S"));
+	const char *boot_s = getenv("VCON_E2E_BOOT_S");
+	if (boot_s)
+		BOOT_S = atoi(boot_s);
 	vmm_test_name = "tinyvmm_console";
 	vmm_tinyvmm = argv[1];
 	vmm_kernel = argv[2];

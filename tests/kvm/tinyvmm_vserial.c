@@ -423,8 +423,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	qga_client = argv[4];
-	if (getenv("VCON_E2E_BOOT_S"))
-		BOOT_S = atoi(getenv("VCON_E2E_BOOT_S"));
+	const char *boot_s = getenv("VCON_E2E_BOOT_S");
+	if (boot_s)
+		BOOT_S = atoi(boot_s);
 	vmm_test_name = "tinyvmm_vserial";
 	vmm_tinyvmm = argv[1];
 	vmm_kernel = argv[2];
