@@ -52,7 +52,10 @@
 #define HDR_HEAP_END_PTR    0x224
 #define HDR_CMD_LINE_PTR    0x228
 #define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_KERNEL_ALIGN    0x230
 #define HDR_CMDLINE_SIZE    0x238
+#define HDR_PREF_ADDRESS    0x258 /* protocol 2.10 */
+#define HDR_INIT_SIZE       0x260 /* protocol 2.10 */
 #define LOADED_HIGH         0x01
 #define CAN_USE_HEAP        0x80
 
@@ -240,6 +243,33 @@ set_entry_state(struct vm_vcpu *c)
 	return 0;
 }
 
+/*
+ * Where the guest's memory stops being the kernel's own while it
+ * decompresses. The bzImage's 32-bit entry moves its payload to the end
+ * of an init_size buffer at its preferred address (or its load address
+ * aligned up, if higher: Linux's compressed/head_64.S) before it reads
+ * anything else, so that whole buffer must be RAM and must not hold the
+ * initrd. Before protocol 2.10 the header does not say; twice the payload
+ * above the load address is the old rule of thumb.
+ */
+static uint64_t
+decompress_end(const uint8_t *img, uint16_t version, size_t payload)
+{
+	uint64_t align, start, pref;
+
+	if (version < 0x020a)
+		return KERNEL_ADDR + 2 * (uint64_t)payload;
+	align = get32(img + HDR_KERNEL_ALIGN);
+	if (!align || (align & (align - 1)))
+		align = 1;
+	start = (KERNEL_ADDR + align - 1) & ~(align - 1);
+	pref = get32(img + HDR_PREF_ADDRESS) |
+	       (uint64_t)get32(img + HDR_PREF_ADDRESS + 4) << 32;
+	if (pref > start)
+		start = pref;
+	return start + get32(img + HDR_INIT_SIZE);
+}
+
 VCON_API int
 vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel, const char *initrd,
 		     const char *cmdline, struct vcon_error *err)
@@ -251,6 +281,7 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel, const char *initrd,
 	};
 	uint8_t *img = NULL, *rd = NULL, *bp = vm->mem + BOOT_PARAMS;
 	size_t img_len = 0, rd_len = 0, setup_len, hdr_end;
+	uint64_t kernel_end, room;
 	uint32_t cmdline_max = 255, rd_max, rd_addr = 0;
 	uint16_t version;
 	unsigned setup_sects;
@@ -280,7 +311,22 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel, const char *initrd,
 				"%s: truncated, or larger than memory", kernel);
 		goto out;
 	}
+	kernel_end = decompress_end(img, version, img_len - setup_len);
+	if (kernel_end > vm->low_size) {
+		rc = vcon__fail(err, -ENOMEM,
+				"%s: needs %llu MiB of guest memory to "
+				"decompress; the guest has %llu MiB%s",
+				kernel,
+				(unsigned long long)(kernel_end + 0xfffff) >>
+					20,
+				(unsigned long long)vm->low_size >> 20,
+				vm->high_size ? " below 4 GiB" : "");
+		goto out;
+	}
+	/* The header's limit, and the room below the EBDA whatever it says. */
 	cmdline_max = get32(img + HDR_CMDLINE_SIZE);
+	if (cmdline_max > EBDA_START - CMDLINE_ADDR - 1)
+		cmdline_max = EBDA_START - CMDLINE_ADDR - 1;
 	if (cmdline && strlen(cmdline) > cmdline_max) {
 		rc = vcon__fail(err, -E2BIG,
 				"command line longer than the kernel's "
@@ -309,13 +355,15 @@ vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel, const char *initrd,
 		rd_max = get32(img + HDR_INITRD_ADDR_MAX);
 		if (!rd_max || rd_max > vm->low_size - 1)
 			rd_max = (uint32_t)(vm->low_size - 1);
+		room = rd_max + 1 > kernel_end ? rd_max + 1 - kernel_end : 0;
 		if (rd_len > rd_max ||
-		    ((rd_max + 1 - rd_len) & ~0xfffu) <
-			    KERNEL_ADDR + 2 * (img_len - setup_len)) {
+		    ((rd_max + 1 - rd_len) & ~0xfffu) < kernel_end) {
 			rc = vcon__fail(err, -EFBIG,
-					"%s: initrd too large for memory "
-					"(%zu bytes)",
-					initrd, rd_len);
+					"%s: initrd too large for memory: %zu "
+					"bytes, and %llu fit above the "
+					"kernel's decompression area",
+					initrd, rd_len,
+					(unsigned long long)room & ~0xfffull);
 			goto out;
 		}
 		rd_addr = (uint32_t)((rd_max + 1 - rd_len) & ~0xfffu);

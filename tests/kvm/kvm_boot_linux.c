@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,111 @@ check_split_memory(void)
 	return ok;
 }
 
+static uint64_t
+le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+/* A sparse file of len bytes under $TMPDIR; returns its path. */
+static const char *
+zero_file(char *path, size_t cap, uint64_t len)
+{
+	const char *dir = getenv("TMPDIR");
+	int fd;
+
+	snprintf(path, cap, "%s/kvm_boot_linux.XXXXXX", dir ? dir : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0 || ftruncate(fd, (off_t)len) < 0) {
+		perror("kvm_boot_linux: a scratch initrd");
+		exit(1);
+	}
+	close(fd);
+	return path;
+}
+
+/*
+ * The bzImage moves itself to the end of an init_size buffer at its
+ * preferred address before it decompresses (boot protocol 2.10, Linux's
+ * compressed/head_64.S). Less RAM than that ends is refused, naming what
+ * the kernel needs; so is an initrd that would lie in that buffer, where
+ * the kernel would overwrite it (the old rule, twice the payload above
+ * 1 MiB, let a 17 MiB initrd into a 96 MiB guest there).
+ */
+static int
+check_decompress_room(const char *kernel)
+{
+	struct vcon_vm_config cfg = { .nr_vcpus = 1 };
+	struct vcon_error err = { "" };
+	char want[512], path[256];
+	uint8_t hdr[0x264];
+	uint64_t end, small, room;
+	struct vcon_vm *vm;
+	FILE *f = fopen(kernel, "rb");
+	int rc, ok = 1;
+
+	if (!f || fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr)) {
+		fprintf(stderr, "kvm_boot_linux: cannot read %s\n", kernel);
+		return 0;
+	}
+	fclose(f);
+	/* Debian's kernels: 2 MiB aligned, relocatable, 16 MiB preferred. */
+	end = le(hdr + 0x258, 8) > (2u << 20) ? le(hdr + 0x258, 8) : 2u << 20;
+	end += le(hdr + 0x260, 4);
+	small = ((end - 1) >> 20) << 20;
+
+	cfg.mem_size = small;
+	if (vcon_vm_new(&cfg, &vm, &err)) {
+		fprintf(stderr, "kvm_boot_linux: small VM: %s\n", err.msg);
+		return 0;
+	}
+	rc = vcon_vm_load_bzimage(vm, kernel, NULL, "", &err);
+	snprintf(want, sizeof(want),
+		 "%s: needs %llu MiB of guest memory to decompress; the guest "
+		 "has %llu MiB",
+		 kernel, (unsigned long long)(end + 0xfffff) >> 20,
+		 (unsigned long long)small >> 20);
+	if (rc != -ENOMEM || strcmp(err.msg, want)) {
+		fprintf(stderr, "kvm_boot_linux: %llu MiB for a kernel that "
+				"ends at %#llx gave %d '%s'\n",
+			(unsigned long long)small >> 20,
+			(unsigned long long)end, rc, err.msg);
+		ok = 0;
+	}
+	vcon_vm_free(vm);
+
+	cfg.mem_size = ((end >> 20) + 16) << 20;
+	room = (cfg.mem_size - end) & ~0xfffull;
+	if (vcon_vm_new(&cfg, &vm, &err)) {
+		fprintf(stderr, "kvm_boot_linux: VM: %s\n", err.msg);
+		return 0;
+	}
+	rc = vcon_vm_load_bzimage(vm, kernel,
+				  zero_file(path, sizeof(path), room + 4096),
+				  "", &err);
+	unlink(path);
+	if (rc != -EFBIG || !strstr(err.msg, "initrd too large for memory")) {
+		fprintf(stderr, "kvm_boot_linux: an initrd over the kernel's "
+				"decompression area gave %d '%s'\n", rc, err.msg);
+		ok = 0;
+	}
+	rc = vcon_vm_load_bzimage(vm, kernel,
+				  zero_file(path, sizeof(path), room), "",
+				  &err);
+	unlink(path);
+	if (rc) {
+		fprintf(stderr, "kvm_boot_linux: an initrd that just fits "
+				"gave %d '%s'\n", rc, err.msg);
+		ok = 0;
+	}
+	vcon_vm_free(vm);
+	return ok;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -173,7 +279,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: kvm_boot_linux BZIMAGE INITRD\n");
 		return 2;
 	}
-	if (!check_split_memory())
+	if (!check_split_memory() || !check_decompress_room(argv[1]))
 		return 1;
 	pthread_mutex_init(&com.lock, NULL);
 	if (vcon_vm_new(&vcfg, &com.vm, &err)) {
