@@ -10,6 +10,7 @@
  * not) and signals the threads (so one inside KVM_RUN leaves with EINTR).
  */
 #define _GNU_SOURCE
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -55,6 +56,17 @@ static void
 kick_handler(int sig)
 {
 	(void)sig;
+}
+
+/* The host CPU's physical address width, which bounds KVM's guest RAM. */
+static unsigned
+host_phys_bits(void)
+{
+	unsigned a, b, c, d;
+
+	if (!__get_cpuid(0x80000008, &a, &b, &c, &d))
+		return 36;
+	return a & 0xff;
 }
 
 VCON_API int
@@ -152,6 +164,9 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 		goto fail;
 	}
 	if (vm->high_size) {
+		uint64_t end = VCON__HIGH_MEM_BASE + vm->high_size;
+		unsigned bits = host_phys_bits();
+
 		region = (struct kvm_userspace_memory_region){
 			.slot = 1,
 			.guest_phys_addr = VCON__HIGH_MEM_BASE,
@@ -161,9 +176,18 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 		};
 		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
 			rc = -errno;
-			set_err(err,
-				"KVM_SET_USER_MEMORY_REGION above 4 GiB: %s",
-				strerror(errno));
+			if (rc == -EINVAL && bits < 64 && end >> bits)
+				set_err(err,
+					"%llu GiB of memory ends at %llu GiB "
+					"in the guest, past the %u-bit "
+					"physical addresses this host has",
+					(unsigned long long)vm->mem_size >> 30,
+					(unsigned long long)end >> 30, bits);
+			else
+				set_err(err,
+					"KVM_SET_USER_MEMORY_REGION above 4 "
+					"GiB: %s",
+					strerror(errno));
 			goto fail;
 		}
 	}
