@@ -52,6 +52,7 @@ LIB_SRCS += lib/bus.c
 LIB_SRCS += lib/kvm.c
 LIB_SRCS += lib/kvm_vcpu.c
 LIB_SRCS += lib/kvm_boot.c
+LIB_SRCS += lib/bzimage.c
 LIB_SRCS += lib/kvm_reset.c
 LIB_SRCS += lib/kvm_acpi.c
 LIB_SRCS += lib/kvm_pci.c
@@ -103,6 +104,7 @@ FUZZERS += virtqueue
 FUZZERS += virtio_serial
 FUZZERS += chr_spec
 FUZZERS += tinyvmm_options
+FUZZERS += bzimage
 FUZZ_SECONDS ?= 20
 
 # ---- derived
@@ -311,6 +313,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SRCS)
 
 build/fuzz/fuzz_uart: tests/lib/uart_ref.c $(wildcard lib/*.h)
 build/fuzz/fuzz_chr_spec: $(wildcard lib/*.h)
+build/fuzz/fuzz_bzimage: $(wildcard lib/*.h) tests/lib/le_get.h
 build/fuzz/fuzz_tinyvmm_options: examples/tinyvmm/options.c \
 	examples/tinyvmm/options.h
 

@@ -1,18 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loading a Linux bzImage without firmware, per the kernel's x86 boot
- * protocol (Documentation/arch/x86/boot.rst), 32-bit entry:
- *
- *   0x00500  GDT with the flat __BOOT_CS (0x10) and __BOOT_DS (0x18)
- *   0x07000  boot_params ("zero page"): the setup header, e820 map
- *   0x20000  command line
- *   0xf0000  MP floating pointer and configuration table (BIOS area,
- *            reserved in e820), so the kernel finds the I/O APIC and the
- *            other vCPUs without ACPI
- *   0x100000 the protected-mode kernel; the initrd goes at the top of RAM
- *
- * vCPU 0 starts at code32_start in 32-bit protected mode, paging off,
- * with %esi pointing at boot_params, as the protocol requires.
+ * vcon_vm_load_bzimage: read the kernel and initrd, lay them out
+ * (bzimage.c), write the MP table at 0xf0000 (so the kernel finds the I/O
+ * APIC and the other vCPUs without ACPI) and the ACPI tables, and start
+ * vCPU 0 at code32_start in 32-bit protected mode, paging off, with %esi
+ * pointing at boot_params, as the boot protocol requires.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,46 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bzimage.h"
 #include "internal.h"
 #include "kvm_impl.h"
 #include "le.h"
 
-#define GDT_ADDR     0x500
-#define BOOT_PARAMS  0x7000
-#define CMDLINE_ADDR 0x20000
 #define MPTABLE_ADDR 0xf0000
-#define KERNEL_ADDR  0x100000
-#define EBDA_START   0x9fc00
-
-/* boot_params offsets (arch/x86/include/uapi/asm/bootparam.h) */
-#define BP_E820_ENTRIES     0x1e8
-#define BP_HDR              0x1f1
-#define BP_E820_TABLE       0x2d0
-#define HDR_SETUP_SECTS     0x1f1
-#define HDR_JUMP_END        0x201 /* header ends at 0x202 + this byte */
-#define HDR_MAGIC           0x202
-#define HDR_VERSION         0x206
-#define HDR_TYPE_OF_LOADER  0x210
-#define HDR_LOADFLAGS       0x211
-#define HDR_CODE32_START    0x214
-#define HDR_RAMDISK_IMAGE   0x218
-#define HDR_RAMDISK_SIZE    0x21c
-#define HDR_HEAP_END_PTR    0x224
-#define HDR_CMD_LINE_PTR    0x228
-#define HDR_INITRD_ADDR_MAX 0x22c
-#define HDR_KERNEL_ALIGN    0x230
-#define HDR_CMDLINE_SIZE    0x238
-#define HDR_PREF_ADDRESS    0x258 /* protocol 2.10 */
-#define HDR_INIT_SIZE       0x260 /* protocol 2.10 */
-#define LOADED_HIGH         0x01
-#define CAN_USE_HEAP        0x80
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
 
 /*
  * Read a whole file into malloc'd memory, or return NULL with *rc and err
@@ -191,19 +149,8 @@ write_mptable(struct vcon_vm *vm)
 	fp[10] = checksum(fp, 16);
 }
 
-static void
-add_e820(uint8_t *bp, uint64_t addr, uint64_t size, uint32_t type)
-{
-	uint8_t *ent = bp + BP_E820_TABLE + 20 * bp[BP_E820_ENTRIES];
-
-	put64(ent, addr);
-	put64(ent + 8, size);
-	put32(ent + 16, type);
-	bp[BP_E820_ENTRIES]++;
-}
-
 static int
-set_entry_state(struct vm_vcpu *c)
+set_entry_state(struct vm_vcpu *c, uint32_t entry)
 {
 	struct kvm_segment code = {
 		.base = 0,
@@ -227,7 +174,7 @@ set_entry_state(struct vm_vcpu *c)
 		return -errno;
 	s.cs = code;
 	s.ds = s.es = s.fs = s.gs = s.ss = data;
-	s.gdt.base = GDT_ADDR;
+	s.gdt.base = VCON__BOOT_GDT;
 	s.gdt.limit = 4 * 8 - 1;
 	s.cr0 = 0x11; /* PE, ET */
 	s.cr4 = 0;
@@ -235,155 +182,43 @@ set_entry_state(struct vm_vcpu *c)
 	if (ioctl(c->fd, KVM_SET_SREGS, &s) < 0)
 		return -errno;
 	memset(&r, 0, sizeof(r));
-	r.rip = get32(c->vm->mem + BOOT_PARAMS + HDR_CODE32_START);
-	r.rsi = BOOT_PARAMS;
+	r.rip = entry;
+	r.rsi = VCON__BOOT_PARAMS;
 	r.rflags = 0x2;
 	if (ioctl(c->fd, KVM_SET_REGS, &r) < 0)
 		return -errno;
 	return 0;
 }
 
-/*
- * Where the guest's memory stops being the kernel's own while it
- * decompresses. The bzImage's 32-bit entry moves its payload to the end
- * of an init_size buffer at its preferred address (or its load address
- * aligned up, if higher: Linux's compressed/head_64.S) before it reads
- * anything else, so that whole buffer must be RAM and must not hold the
- * initrd. Before protocol 2.10 the header does not say; twice the payload
- * above the load address is the old rule of thumb.
- */
-static uint64_t
-decompress_end(const uint8_t *img, uint16_t version, size_t payload)
-{
-	uint64_t align, start, pref;
-
-	if (version < 0x020a)
-		return KERNEL_ADDR + 2 * (uint64_t)payload;
-	align = get32(img + HDR_KERNEL_ALIGN);
-	if (!align || (align & (align - 1)))
-		align = 1;
-	start = (KERNEL_ADDR + align - 1) & ~(align - 1);
-	pref = get32(img + HDR_PREF_ADDRESS) |
-	       (uint64_t)get32(img + HDR_PREF_ADDRESS + 4) << 32;
-	if (pref > start)
-		start = pref;
-	return start + get32(img + HDR_INIT_SIZE);
-}
-
 VCON_API int
 vcon_vm_load_bzimage(struct vcon_vm *vm, const char *kernel, const char *initrd,
 		     const char *cmdline, struct vcon_error *err)
 {
-	static const uint64_t gdt[4] = {
-		0, 0,
-		0x00cf9b000000ffffull, /* 0x10: flat 4 GiB code, read/exec */
-		0x00cf93000000ffffull, /* 0x18: flat 4 GiB data, read/write */
-	};
-	uint8_t *img = NULL, *rd = NULL, *bp = vm->mem + BOOT_PARAMS;
-	size_t img_len = 0, rd_len = 0, setup_len, hdr_end;
-	uint64_t kernel_end, room;
-	uint32_t cmdline_max = 255, rd_max, rd_addr = 0;
-	uint16_t version;
-	unsigned setup_sects;
+	struct vcon__boot_files b = { .kernel = kernel,
+				      .initrd = initrd,
+				      .cmdline = cmdline };
+	uint8_t *img, *rd = NULL;
+	uint32_t entry;
 	int rc;
 
-	img = slurp(kernel, &img_len, &rc, err);
+	img = slurp(kernel, &b.img_len, &rc, err);
 	if (!img)
 		return rc;
-	if (img_len < 0x300 || memcmp(img + HDR_MAGIC, "HdrS", 4)) {
-		rc = vcon__fail(err, -ENOEXEC,
-				"%s: not a bzImage (no HdrS header)", kernel);
-		goto out;
-	}
-	version = (uint16_t)(img[HDR_VERSION] | img[HDR_VERSION + 1] << 8);
-	if (version < 0x0206 || !(img[HDR_LOADFLAGS] & LOADED_HIGH)) {
-		rc = vcon__fail(err, -ENOEXEC,
-				"%s: boot protocol %x.%02x or not a "
-				"bzImage; need 2.06 or later",
-				kernel, version >> 8, version & 0xff);
-		goto out;
-	}
-	setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
-	setup_len = (setup_sects + 1) * 512;
-	if (setup_len >= img_len ||
-	    KERNEL_ADDR + (img_len - setup_len) > vm->low_size) {
-		rc = vcon__fail(err, -ENOEXEC,
-				"%s: truncated, or larger than memory", kernel);
-		goto out;
-	}
-	kernel_end = decompress_end(img, version, img_len - setup_len);
-	if (kernel_end > vm->low_size) {
-		rc = vcon__fail(err, -ENOMEM,
-				"%s: needs %llu MiB of guest memory to "
-				"decompress; the guest has %llu MiB%s",
-				kernel,
-				(unsigned long long)(kernel_end + 0xfffff) >>
-					20,
-				(unsigned long long)vm->low_size >> 20,
-				vm->high_size ? " below 4 GiB" : "");
-		goto out;
-	}
-	/* The header's limit, and the room below the EBDA whatever it says. */
-	cmdline_max = get32(img + HDR_CMDLINE_SIZE);
-	if (cmdline_max > EBDA_START - CMDLINE_ADDR - 1)
-		cmdline_max = EBDA_START - CMDLINE_ADDR - 1;
-	if (cmdline && strlen(cmdline) > cmdline_max) {
-		rc = vcon__fail(err, -E2BIG,
-				"command line longer than the kernel's "
-				"%u bytes",
-				cmdline_max);
-		goto out;
-	}
-
-	memset(vm->mem, 0, KERNEL_ADDR);
-	memcpy(vm->mem + GDT_ADDR, gdt, sizeof(gdt));
-	hdr_end = 0x202 + img[HDR_JUMP_END];
-	memcpy(bp + BP_HDR, img + BP_HDR, hdr_end - BP_HDR);
-	bp[HDR_TYPE_OF_LOADER] = 0xff;
-	bp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
-	put16(bp + HDR_HEAP_END_PTR, 0xfe00);
-	put32(bp + HDR_CMD_LINE_PTR, CMDLINE_ADDR);
-	if (cmdline)
-		memcpy(vm->mem + CMDLINE_ADDR, cmdline, strlen(cmdline) + 1);
-	memcpy(vm->mem + KERNEL_ADDR, img + setup_len, img_len - setup_len);
-
 	if (initrd) {
-		rd = slurp(initrd, &rd_len, &rc, err);
+		rd = slurp(initrd, &b.rd_len, &rc, err);
 		if (!rd)
 			goto out;
-		/* At the top of RAM, below the kernel's limit, page aligned. */
-		rd_max = get32(img + HDR_INITRD_ADDR_MAX);
-		if (!rd_max || rd_max > vm->low_size - 1)
-			rd_max = (uint32_t)(vm->low_size - 1);
-		room = rd_max + 1 > kernel_end ? rd_max + 1 - kernel_end : 0;
-		if (rd_len > rd_max ||
-		    ((rd_max + 1 - rd_len) & ~0xfffu) < kernel_end) {
-			rc = vcon__fail(err, -EFBIG,
-					"%s: initrd too large for memory: %zu "
-					"bytes, and %llu fit above the "
-					"kernel's decompression area",
-					initrd, rd_len,
-					(unsigned long long)room & ~0xfffull);
-			goto out;
-		}
-		rd_addr = (uint32_t)((rd_max + 1 - rd_len) & ~0xfffu);
-		memcpy(vm->mem + rd_addr, rd, rd_len);
-		put32(bp + HDR_RAMDISK_IMAGE, rd_addr);
-		put32(bp + HDR_RAMDISK_SIZE, (uint32_t)rd_len);
 	}
-
-	bp[BP_E820_ENTRIES] = 0;
-	add_e820(bp, 0, EBDA_START, 1);
-	add_e820(bp, EBDA_START, 0xa0000 - EBDA_START, 2);
-	/* The BIOS area: MP table at 0xF0000, ACPI tables at 0xE0000. */
-	add_e820(bp, 0xe0000, 0x20000, 2);
-	add_e820(bp, KERNEL_ADDR, vm->low_size - KERNEL_ADDR, 1);
-	if (vm->high_size)
-		add_e820(bp, VCON__HIGH_MEM_BASE, vm->high_size, 1);
+	b.img = img;
+	b.rd = rd;
+	rc = vcon__bzimage_place(vm->mem, vm->low_size, vm->high_size, &b,
+				 &entry, err);
+	if (rc)
+		goto out;
 	write_mptable(vm);
 	if (vm->acpi)
-		vcon__acpi_write_tables(vm, bp);
-	rc = set_entry_state(&vm->vcpus[0]);
+		vcon__acpi_write_tables(vm, vm->mem + VCON__BOOT_PARAMS);
+	rc = set_entry_state(&vm->vcpus[0], entry);
 	if (rc)
 		vcon__fail(err, rc, "setting vCPU 0's entry state: %s",
 			   strerror(-rc));

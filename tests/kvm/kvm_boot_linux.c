@@ -27,6 +27,7 @@
 #include <vcon/kvm.h>
 #include <vcon/uart.h>
 
+#include "le_get.h"
 #include "vmm_driver.h" /* VMM_L1_BROKEN */
 
 #define LOG_MAX (1 << 20)
@@ -199,16 +200,6 @@ check_split_memory(void)
 	return ok && check_too_much_memory();
 }
 
-static uint64_t
-le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	while (n--)
-		v = v << 8 | p[n];
-	return v;
-}
-
 /* A sparse file of len bytes under $TMPDIR; returns its path. */
 static const char *
 zero_file(char *path, size_t cap, uint64_t len)
@@ -252,8 +243,10 @@ check_decompress_room(const char *kernel)
 	}
 	fclose(f);
 	/* Debian's kernels: 2 MiB aligned, relocatable, 16 MiB preferred. */
-	end = le(hdr + 0x258, 8) > (2u << 20) ? le(hdr + 0x258, 8) : 2u << 20;
-	end += le(hdr + 0x260, 4);
+	end = le_get(hdr + 0x258, 8);
+	if (end < (2u << 20))
+		end = 2u << 20;
+	end += le_get(hdr + 0x260, 4);
 	small = ((end - 1) >> 20) << 20;
 
 	cfg.mem_size = small;
