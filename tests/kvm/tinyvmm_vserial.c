@@ -64,8 +64,8 @@ hvc(void)
 	static struct vmm v, con;
 	char dir[128], sock[160], chardev[256];
 	const char *extra[] = { "-chardev", chardev, "-device",
-				"virtconsole,chardev=h0", "-serial", "null",
-				"-no-reboot", NULL };
+				"virtconsole,chardev=h0", "-serial",
+				"mon:stdio", "-no-reboot", NULL };
 	int fd, rc;
 
 	scratch_dir("hvc", dir, sizeof(dir));
@@ -81,8 +81,12 @@ hvc(void)
 		return;
 	}
 	watch_fd(&con, "hvc-console", fd);
-	if (!vmm_expect(&con, "READY>", BOOT_S))
+	/* hvc0 is silent until the driver registers it: a wider stall. */
+	if (!vmm_expect_growing_on(&v, &con, "READY>", 2 * STALL_S, BOOT_S)) {
 		vmm_fail(&con, "no prompt on hvc0");
+		vmm_finish(&v, 5);
+		goto out;
+	}
 	if (!vmm_expect(&con, "libvcon: kernel message via hvc0", 30))
 		vmm_fail(&con, "the kernel's messages did not reach hvc0");
 	sleep(1); /* let the shell start reading */
@@ -93,6 +97,7 @@ hvc(void)
 	rc = vmm_finish(&v, 60);
 	if (rc != 0)
 		vmm_fail(&v, "tinyvmm exited %d after poweroff", rc);
+out:
 	close(fd);
 	unlink(sock);
 	rmdir(dir);

@@ -440,6 +440,48 @@ vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
 	return false;
 }
 
+/* Read what v has printed so far, without waiting. */
+static void
+drain(struct vmm *v)
+{
+	vmm_expect(v, "\001never", 0);
+}
+
+bool
+vmm_expect_growing_on(struct vmm *v, struct vmm *w, const char *needle,
+		      int stall_s, int timeout_s)
+{
+	time_t start = time(NULL), last = start;
+	size_t size = w->len;
+
+	for (;;) {
+		if (vmm_expect(w, needle, 5))
+			return true;
+		if (w->len != size) {
+			size = w->len;
+			last = time(NULL);
+		} else if (time(NULL) - last >= stall_s) {
+			break;
+		}
+		if (tinyvmm_gone(w)) {
+			/* tinyvmm closes its ports first, then says why. */
+			vmm_expect(v, "\001never", 5);
+			vmm_fail(v, "%s ended before '%s'", w->name, needle);
+			return false;
+		}
+		if (timeout_s > 0 && time(NULL) - start >= timeout_s) {
+			drain(v);
+			vmm_fail(v, "'%s' did not come on %s in %d s", needle,
+				 w->name, timeout_s);
+			return false;
+		}
+	}
+	drain(v);
+	vmm_stalled(v, "'%s' did not come and %s was silent for %d s", needle,
+		    w->name, stall_s);
+	return false;
+}
+
 void
 vmm_stalled(struct vmm *v, const char *fmt, ...)
 {

@@ -72,6 +72,14 @@ void vmm_stalled(struct vmm *v, const char *fmt, ...)
  */
 bool vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
 			int stall_s, int timeout_s);
+/*
+ * The same for output that comes on a port's socket w instead of on
+ * tinyvmm v's terminal (a virtconsole): w silent for stall_s seconds is
+ * v's stall, and w's end is v's end, so a guest that triple-faulted or
+ * stopped is run again like one on the terminal.
+ */
+bool vmm_expect_growing_on(struct vmm *v, struct vmm *w, const char *needle,
+			   int stall_s, int timeout_s);
 
 void scratch_dir(const char *name, char *dir, size_t size);
 int connect_when_there(const char *path, int tries);
