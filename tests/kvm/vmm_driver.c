@@ -407,79 +407,62 @@ file_size(const char *path)
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-bool
-vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
-		   int stall_s, int timeout_s)
+/*
+ * Wait for needle on w while the guest fills path (NULL: w's own output);
+ * a stall, w's end or the time running out is tinyvmm v's. w is v itself
+ * for the terminal, a port's socket for a virtconsole.
+ */
+static bool
+expect_growing(struct vmm *v, struct vmm *w, const char *needle,
+	       const char *path, int stall_s, int timeout_s)
 {
 	time_t start = time(NULL), last = start;
 	long long size = -1, now;
 
 	for (;;) {
-		if (vmm_expect(v, needle, 5))
+		if (vmm_expect(w, needle, 5))
 			return true;
-		now = path ? file_size(path) : (long long)v->len;
+		now = path ? file_size(path) : (long long)w->len;
 		if (now != size) {
 			size = now;
 			last = time(NULL);
 		} else if (time(NULL) - last >= stall_s) {
 			break;
 		}
-		if (tinyvmm_gone(v)) {
-			vmm_fail(v, "tinyvmm ended before '%s'", needle);
+		if (tinyvmm_gone(w)) {
+			if (w != v) /* tinyvmm closes its ports, then says why */
+				vmm_expect(v, "\001never", 5);
+			vmm_fail(v, "%s ended before '%s'",
+				 w == v ? "tinyvmm" : w->name, needle);
 			return false;
 		}
 		if (timeout_s > 0 && time(NULL) - start >= timeout_s) {
+			vmm_expect(v, "\001never", 0); /* what it said so far */
 			vmm_fail(v, "'%s' did not come in %d s", needle,
 				 timeout_s);
 			return false;
 		}
 	}
+	vmm_expect(v, "\001never", 0);
 	vmm_stalled(v, "'%s' did not come and %s stopped growing at %lld "
-		       "bytes %d s ago", needle, path ? path : "the console",
-		    size, stall_s);
+		       "bytes %d s ago", needle,
+		    path ? path : w == v ? "the console" : w->name, size,
+		    stall_s);
 	return false;
 }
 
-/* Read what v has printed so far, without waiting. */
-static void
-drain(struct vmm *v)
+bool
+vmm_expect_growing(struct vmm *v, const char *needle, const char *path,
+		   int stall_s, int timeout_s)
 {
-	vmm_expect(v, "\001never", 0);
+	return expect_growing(v, v, needle, path, stall_s, timeout_s);
 }
 
 bool
 vmm_expect_growing_on(struct vmm *v, struct vmm *w, const char *needle,
 		      int stall_s, int timeout_s)
 {
-	time_t start = time(NULL), last = start;
-	size_t size = w->len;
-
-	for (;;) {
-		if (vmm_expect(w, needle, 5))
-			return true;
-		if (w->len != size) {
-			size = w->len;
-			last = time(NULL);
-		} else if (time(NULL) - last >= stall_s) {
-			break;
-		}
-		if (tinyvmm_gone(w)) {
-			/* tinyvmm closes its ports first, then says why. */
-			vmm_expect(v, "\001never", 5);
-			vmm_fail(v, "%s ended before '%s'", w->name, needle);
-			return false;
-		}
-		if (timeout_s > 0 && time(NULL) - start >= timeout_s) {
-			drain(v);
-			vmm_fail(v, "'%s' did not come on %s in %d s", needle,
-				 w->name, timeout_s);
-			return false;
-		}
-	}
-	drain(v);
-	vmm_stalled(v, "'%s' did not come and %s was silent for %d s", needle,
-		    w->name, stall_s);
-	return false;
+	return expect_growing(v, w, needle, NULL, stall_s, timeout_s);
 }
 
 void
