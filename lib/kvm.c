@@ -164,9 +164,6 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 		goto fail;
 	}
 	if (vm->high_size) {
-		uint64_t end = VCON__HIGH_MEM_BASE + vm->high_size;
-		unsigned bits = host_phys_bits();
-
 		region = (struct kvm_userspace_memory_region){
 			.slot = 1,
 			.guest_phys_addr = VCON__HIGH_MEM_BASE,
@@ -175,7 +172,11 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 				(uint64_t)(uintptr_t)(vm->mem + vm->low_size),
 		};
 		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+			uint64_t end = VCON__HIGH_MEM_BASE + vm->high_size;
+			unsigned bits;
+
 			rc = -errno;
+			bits = host_phys_bits();
 			if (rc == -EINVAL && bits < 64 && end >> bits)
 				set_err(err,
 					"%llu GiB of memory ends at %llu GiB "
@@ -187,7 +188,7 @@ vcon_vm_new(const struct vcon_vm_config *cfg, struct vcon_vm **out,
 				set_err(err,
 					"KVM_SET_USER_MEMORY_REGION above 4 "
 					"GiB: %s",
-					strerror(errno));
+					strerror(-rc));
 			goto fail;
 		}
 	}
