@@ -325,8 +325,8 @@ bulk(void)
 	sum_after(&v, "TXSUM ", want);
 	md5_of(out2, got);
 	if (!*want || strcmp(want, got))
-		vmm_fail(&v, "512 KiB guest->host: md5 %s in the guest, %s on the "
-			 "host", want, got);
+		vmm_fail(&v, "%u KiB guest->host: md5 %s in the guest, %s on "
+			 "the host", BULK_OUT >> 10, want, got);
 	if (!vmm_expect(&v, "RXREADY", 60))
 		vmm_fail(&v, "the guest is not ready to receive");
 	/*
@@ -345,15 +345,15 @@ bulk(void)
 	p = p ? memmem(p, (size_t)(v.out + v.len - p), "\n  tx ", 6) : NULL;
 	if (!p || sscanf(p, "\n  tx %llu bytes in %*u sink calls, %llu dropped",
 			 &tx, &dropped) != 2 || tx != BULK_OUT || dropped)
-		vmm_fail(&v, "'info serial' does not show COM2's 512 KiB sent "
-			 "and none dropped");
+		vmm_fail(&v, "'info serial' does not show COM2's %u KiB sent "
+			 "and none dropped", BULK_OUT >> 10);
 	p = memmem(v.out + mark, v.len - mark, "exits: io=", 10);
 	if (!p || sscanf(p, "exits: io=%llu mmio=%*u; coalesced writes=%llu",
 			 &io, &coalesced) != 2)
 		vmm_fail(&v, "cannot parse 'info kvm'");
 	else if (coalesced < BULK_OUT || io >= coalesced)
-		vmm_fail(&v, "512 KiB out of ttyS1 took %llu port exits and only "
-			 "%llu coalesced writes", io, coalesced);
+		vmm_fail(&v, "%u KiB out of ttyS1 took %llu port exits and only "
+			 "%llu coalesced writes", BULK_OUT >> 10, io, coalesced);
 	vmm_type(&v, "\001c");
 	fd = connect_when_there(sock, 100);
 	f = fopen("/dev/urandom", "rb");
