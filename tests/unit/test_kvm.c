@@ -29,6 +29,11 @@ test_kvm_bad_memory_size_is_named(void **state)
 	assert_null(vm);
 	cfg.mem_size = 1u << 20;
 	assert_int_equal(vcon_vm_new(&cfg, &vm, &err), -EINVAL);
+	/* KVM maps whole pages: said before it can fail as EINVAL. */
+	cfg.mem_size = (64u << 20) + 512;
+	assert_int_equal(vcon_vm_new(&cfg, &vm, &err), -EINVAL);
+	assert_string_equal(err.msg, "memory size must be a multiple of 4 KiB");
+	assert_null(vm);
 	cfg = (struct vcon_vm_config){ .mem_size = 64u << 20, .nr_vcpus = 65 };
 	assert_int_equal(vcon_vm_new(&cfg, &vm, &err), -EINVAL);
 	assert_string_equal(err.msg, "at most 64 vCPUs");
