@@ -45,8 +45,6 @@
 
 #include "vmm_driver.h"
 
-/* Seconds for a boot under the nested L1; VCON_E2E_BOOT_S overrides. */
-static int BOOT_S = 240;
 
 static const char *const no_reboot[] = { "-no-reboot", NULL };
 
@@ -73,9 +71,9 @@ interactive(void)
 	      no_reboot);
 	if (!vmm_expect_growing(&v, "ttyS0 at I/O 0x3f8 (irq = 4, base_baud = "
 				"115200) is a 16550A",
-				NULL, STALL_S, BOOT_S))
+				NULL, STALL_S, vmm_boot_s()))
 		vmm_fail(&v, "Linux did not find a 16550A at 0x3f8");
-	if (!vmm_expect_growing(&v, "READY>", NULL, STALL_S, BOOT_S))
+	if (!vmm_expect_growing(&v, "READY>", NULL, STALL_S, vmm_boot_s()))
 		vmm_fail(&v, "no prompt from the guest");
 	vmm_type(&v, "ping\r");
 	if (!vmm_expect(&v, "got:ping", 60))
@@ -101,7 +99,7 @@ quit(void)
 	int rc;
 
 	vmm_start(&v, "quit", "console=ttyS0 panic=-1 vcon.e2e=quit", no_reboot);
-	if (!vmm_expect_growing(&v, "READY>", NULL, STALL_S, BOOT_S))
+	if (!vmm_expect_growing(&v, "READY>", NULL, STALL_S, vmm_boot_s()))
 		vmm_fail(&v, "no prompt from the guest");
 	vmm_type(&v, "\001x");
 	rc = vmm_finish(&v, 20);
@@ -178,7 +176,7 @@ ports(void)
 		vmm_fail(&v, "cannot connect to COM2's socket %s", sock);
 	/* The boot goes to COM1's file; then the guest powers off. */
 	if (!file_expect_growing(&v, log, "LIBVCON-INIT-OK", STALL_S,
-				 BOOT_S)) {
+				 vmm_boot_s())) {
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -218,7 +216,7 @@ guest_ends(const char *name, const char *append, const char *const *extra,
 	int rc;
 
 	vmm_start(&v, name, append, extra);
-	if (!vmm_expect_growing(&v, marker, NULL, STALL_S, BOOT_S))
+	if (!vmm_expect_growing(&v, marker, NULL, STALL_S, vmm_boot_s()))
 		vmm_fail(&v, "no '%s' from the guest", marker);
 	rc = vmm_finish(&v, 60);
 	if (rc != 0)
@@ -278,7 +276,7 @@ restart(void)
 	int rc;
 
 	vmm_start(&v, "restart", "console=ttyS0 panic=-1 vcon.e2e=restart", NULL);
-	end = time(NULL) + 2 * BOOT_S;
+	end = time(NULL) + 2 * vmm_boot_s();
 	while (occurrences(&v, "LIBVCON-INIT-OK") < 2 && time(NULL) < end)
 		vmm_expect(&v, "\001never", 1);
 	if (occurrences(&v, "LIBVCON-INIT-OK") < 2)
@@ -316,7 +314,7 @@ bulk(void)
 	/* Bytes arrive every few ms while the guest sends (about 50 s for
 	 * the 512 KiB nested); a minute without one is a stall, and waiting
 	 * further for the rest would only spend the runner's time. */
-	if (!vmm_expect_growing(&v, "TXSUM ", NULL, STALL_S, BOOT_S)) {
+	if (!vmm_expect_growing(&v, "TXSUM ", NULL, STALL_S, vmm_boot_s())) {
 		vmm_fail(&v, "the guest did not start sending");
 		goto out;
 	}
@@ -367,7 +365,7 @@ bulk(void)
 	md5_of(in3, want);
 	if (fd < 0 || write(fd, data, sizeof(data)) != (ssize_t)sizeof(data))
 		vmm_fail(&v, "cannot send 64 KiB to COM3's socket");
-	if (!vmm_expect_line(&v, "RXSUM ", 2 * BOOT_S))
+	if (!vmm_expect_line(&v, "RXSUM ", 2 * vmm_boot_s()))
 		vmm_fail(&v, "the guest did not receive 64 KiB");
 	sum_after(&v, "RXSUM ", got);
 	if (strcmp(want, got))
@@ -422,7 +420,7 @@ four(void)
 		vmm_fail(&v, "cannot open COM3's pty '%s'", pty);
 	fd = connect_when_there(sock, 100);
 	/* The kernel logs to COM2, the file: it grows while the boot goes. */
-	if (!vmm_expect_growing(&v, "READY>", log, STALL_S, BOOT_S))
+	if (!vmm_expect_growing(&v, "READY>", log, STALL_S, vmm_boot_s()))
 		vmm_fail(&v, "no prompt on ttyS0");
 	vmm_type(&v, "four\r");
 	if (!vmm_expect(&v, "got:four", 60))
@@ -499,10 +497,8 @@ main(int argc, char **argv)
 				"interactive3\n");
 		return 2;
 	}
-	const char *boot_s = getenv("VCON_E2E_BOOT_S");
-	if (boot_s)
-		BOOT_S = atoi(boot_s);
 	vmm_test_name = "tinyvmm_console";
+	(void)vmm_boot_s(); /* a bad VCON_E2E_BOOT_S fails now */
 	vmm_tinyvmm = argv[1];
 	vmm_kernel = argv[2];
 	vmm_initrd = argv[3];

@@ -41,8 +41,6 @@
 
 #include "vmm_driver.h"
 
-static int BOOT_S = 240;
-
 /* A minute without console output before the marker: the nested stall of
  * docs/testing-kvm.md (vmm_expect_growing), which vmm_scenario reruns. */
 #define STALL_S 60
@@ -82,7 +80,7 @@ hvc(void)
 	}
 	watch_fd(&con, "hvc-console", fd);
 	/* hvc0 is silent until the driver registers it: a wider stall. */
-	if (!vmm_expect_growing_on(&v, &con, "READY>", 2 * STALL_S, BOOT_S)) {
+	if (!vmm_expect_growing_on(&v, &con, "READY>", 2 * STALL_S, vmm_boot_s())) {
 		vmm_fail(&con, "no prompt on hvc0");
 		vmm_finish(&v, 5);
 		goto out;
@@ -130,7 +128,7 @@ probe(const char *name, const char *append)
 	fd = connect_when_there(sock, 200);
 	if (fd < 0)
 		vmm_fail(&v, "cannot connect to port a's socket %s", sock);
-	if (!vmm_expect_growing(&v, "PROBE-DONE", NULL, STALL_S, BOOT_S))
+	if (!vmm_expect_growing(&v, "PROBE-DONE", NULL, STALL_S, vmm_boot_s()))
 		vmm_fail(&v, "the guest did not finish probing");
 	if (!vmm_expect(&v, "virtio-pci 0000:00:01.0: enabling device", 1))
 		vmm_fail(&v, "Linux did not enable the virtio-pci device");
@@ -259,7 +257,7 @@ bulk(void)
 		vmm_finish(&v, 5);
 		return;
 	}
-	if (!vmm_expect_growing(&v, "TXSUM ", NULL, STALL_S, BOOT_S))
+	if (!vmm_expect_growing(&v, "TXSUM ", NULL, STALL_S, vmm_boot_s()))
 		vmm_fail(&v, "the guest did not start sending");
 	if (!copy_exactly(fa, out, BULK / 2))
 		vmm_fail(&v, "the first 8 MiB from port a did not arrive");
@@ -326,7 +324,7 @@ hotplug(void)
 	snprintf(sock, sizeof(sock), "%s/hot.sock", dir);
 	vmm_start(&v, "hotplug", "console=ttyS0 panic=-1 vcon.e2e=hotplug",
 		  extra);
-	if (!vmm_expect_growing(&v, "HOTPLUG-READY>", NULL, STALL_S, BOOT_S))
+	if (!vmm_expect_growing(&v, "HOTPLUG-READY>", NULL, STALL_S, vmm_boot_s()))
 		vmm_fail(&v, "the guest did not come up");
 	/* Ctrl-A c: QEMU's key for the monitor. */
 	vmm_type(&v, "\001c");
@@ -393,7 +391,7 @@ qga(void)
 	snprintf(chardev, sizeof(chardev),
 		 "socket,id=qga0,path=%s,server=on,wait=off", sock);
 	vmm_start(&v, "qga", "console=ttyS0 panic=-1 vcon.e2e=qga", extra);
-	if (!vmm_expect_growing(&v, "QGA-STARTED", NULL, STALL_S, BOOT_S))
+	if (!vmm_expect_growing(&v, "QGA-STARTED", NULL, STALL_S, vmm_boot_s()))
 		vmm_fail(&v, "the guest did not start qemu-ga");
 	snprintf(cmd, sizeof(cmd), "%s -t 60 '%s' 2>&1", qga_client, sock);
 	p = popen(cmd, "r");
@@ -428,10 +426,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	qga_client = argv[4];
-	const char *boot_s = getenv("VCON_E2E_BOOT_S");
-	if (boot_s)
-		BOOT_S = atoi(boot_s);
 	vmm_test_name = "tinyvmm_vserial";
+	(void)vmm_boot_s(); /* a bad VCON_E2E_BOOT_S fails now */
 	vmm_tinyvmm = argv[1];
 	vmm_kernel = argv[2];
 	vmm_initrd = argv[3];

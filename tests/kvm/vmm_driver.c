@@ -23,6 +23,37 @@ const char *vmm_tinyvmm, *vmm_kernel, *vmm_initrd;
 int vmm_failures;
 static bool triple_fault_seen, stall_seen;
 
+/*
+ * 240 s is for the nested L1, where a boot takes 10-30 s and the host may
+ * be loaded; VCON_E2E_BOOT_S changes it where the tests run directly (the
+ * L1 passes no variables but PATH, HOME and TERM in).
+ */
+int
+vmm_boot_s(void)
+{
+	static int secs;
+	const char *s;
+	char *end;
+	long v;
+
+	if (secs)
+		return secs;
+	s = getenv("VCON_E2E_BOOT_S");
+	if (!s) {
+		secs = 240;
+		return secs;
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > 86400) {
+		fprintf(stderr, "%s: VCON_E2E_BOOT_S '%s' is not a number of "
+				"seconds from 1 to 86400\n", vmm_test_name, s);
+		exit(2);
+	}
+	secs = (int)v;
+	return secs;
+}
+
 void
 vmm_fail(struct vmm *v, const char *fmt, ...)
 {

@@ -29,6 +29,8 @@ struct vmm {
 /* Set by main: the program's name for messages, and what to boot. */
 extern const char *vmm_test_name;
 extern const char *vmm_tinyvmm, *vmm_kernel, *vmm_initrd;
+/* Seconds a boot may take: 240, or VCON_E2E_BOOT_S (exits 2 if bad). */
+int vmm_boot_s(void);
 extern int vmm_failures;
 
 /* Record a failure, saving the output to build/e2e/tinyvmm-NAME.log. */
