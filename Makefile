@@ -250,11 +250,13 @@ build/e2e/bench.cpio.gz: bench/e2e-init.sh tests/e2e/mkinitramfs
 
 E2E_KIB ?= 32
 E2E_MIB ?= 16
+E2E_ROUNDS ?= 3
+E2E_REPS ?= 3
 # tinyvmm against QEMU -accel kvm, end to end (boot, ttyS throughput).
 bench-e2e: deps
 	@$(MAKE) --no-print-directory build/tinyvmm build/e2e/bench.cpio.gz \
 		build/e2e-watch
-	@tests/with-kvm bench/e2e $(E2E_KIB) $(E2E_MIB)
+	@tests/with-kvm bench/e2e $(E2E_KIB) $(E2E_MIB) $(E2E_ROUNDS) $(E2E_REPS)
 
 build/e2e/console.cpio.gz: tests/kvm/console-init.sh tests/e2e/mkinitramfs
 	@mkdir -p $(@D)
