@@ -71,7 +71,7 @@ map_guest_ram(uint64_t size)
 {
 	const uintptr_t huge = 2u << 20;
 	uint8_t *p, *start;
-	size_t head, tail;
+	size_t head;
 
 	p = mmap(NULL, size + huge, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -79,11 +79,9 @@ map_guest_ram(uint64_t size)
 		return MAP_FAILED;
 	start = (uint8_t *)(((uintptr_t)p + huge - 1) & ~(huge - 1));
 	head = (size_t)(start - p);
-	tail = huge - head;
 	if (head)
 		munmap(p, head);
-	if (tail)
-		munmap(start + size, tail);
+	munmap(start + size, huge - head); /* never empty: head < huge */
 	/* A hint: EINVAL where the kernel has no THP, and then 4 KiB it is. */
 	(void)madvise(start, size, MADV_HUGEPAGE);
 	return start;

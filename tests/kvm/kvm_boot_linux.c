@@ -191,7 +191,7 @@ check_split_memory(void)
 	lo = m.map(m.ctx, (3ull << 30) - 16, 16);
 	hi = m.map(m.ctx, 4ull << 30, 16);
 	ok &= lo && hi && hi == lo + 16; /* one host block, split in two */
-	/* KVM maps 2 MiB at a time only where host and guest agree mod 2 MiB. */
+	/* KVM maps 2 MiB pages only where host and guest agree mod 2 MiB. */
 	ok &= ((uintptr_t)m.map(m.ctx, 0, 1) & ((2u << 20) - 1)) == 0;
 	ok &= m.map(m.ctx, (3ull << 30) - 8, 16) == NULL;
 	ok &= m.map(m.ctx, 0xe0000000u, 1) == NULL;

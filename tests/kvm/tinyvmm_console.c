@@ -45,7 +45,6 @@
 
 #include "vmm_driver.h"
 
-
 static const char *const no_reboot[] = { "-no-reboot", NULL };
 
 /*

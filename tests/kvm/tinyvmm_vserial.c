@@ -80,7 +80,8 @@ hvc(void)
 	}
 	watch_fd(&con, "hvc-console", fd);
 	/* hvc0 is silent until the driver registers it: a wider stall. */
-	if (!vmm_expect_growing_on(&v, &con, "READY>", 2 * STALL_S, vmm_boot_s())) {
+	if (!vmm_expect_growing_on(&v, &con, "READY>", 2 * STALL_S,
+				   vmm_boot_s())) {
 		vmm_fail(&con, "no prompt on hvc0");
 		vmm_finish(&v, 5);
 		goto out;
@@ -324,7 +325,8 @@ hotplug(void)
 	snprintf(sock, sizeof(sock), "%s/hot.sock", dir);
 	vmm_start(&v, "hotplug", "console=ttyS0 panic=-1 vcon.e2e=hotplug",
 		  extra);
-	if (!vmm_expect_growing(&v, "HOTPLUG-READY>", NULL, STALL_S, vmm_boot_s()))
+	if (!vmm_expect_growing(&v, "HOTPLUG-READY>", NULL, STALL_S,
+				vmm_boot_s()))
 		vmm_fail(&v, "the guest did not come up");
 	/* Ctrl-A c: QEMU's key for the monitor. */
 	vmm_type(&v, "\001c");
