@@ -749,8 +749,6 @@ fe_write_locked_path(struct vcon_chr_fe *fe, const void *buf, size_t len)
 			return took;
 		}
 	}
-	if (chr->log_fd >= 0)
-		log_append_locked(chr, buf, len);
 	direct = write_direct_locked(chr, buf, len);
 	buf = (const uint8_t *)buf + direct;
 	len -= direct;
@@ -766,6 +764,9 @@ fe_write_locked_path(struct vcon_chr_fe *fe, const void *buf, size_t len)
 		took = put_policy_locked(fe, buf, len);
 	}
 	took += direct;
+	/* What was taken, once: a refused rest comes again. */
+	if (chr->log_fd >= 0)
+		log_append_locked(chr, (const uint8_t *)buf - direct, took);
 	if (fe->fast)
 		stage_publish_locked(chr, fe); /* the ring's room changed */
 	kick = !chr->flush_queued &&

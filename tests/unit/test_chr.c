@@ -943,6 +943,61 @@ test_mixed_sizes_keep_their_order(void **state)
 	rec_fini(&r);
 }
 
+/* pattern() bytes [0, total) are exactly what path holds. */
+static void
+assert_file_is_pattern(const char *path, size_t total)
+{
+	static uint8_t buf[65536];
+	size_t got = 0, i;
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < (size_t)n; i++)
+			if (got + i >= total || buf[i] != pattern(got + i))
+				fail_msg("%s: byte %zu is wrong", path, got + i);
+		got += (size_t)n;
+	}
+	close(fd);
+	assert_int_equal(got, total);
+}
+
+/*
+ * Back-pressure with a logfile: writes the ring refuses in part come
+ * again, and the logfile keeps each byte once, as the peer received it.
+ */
+static void
+test_logfile_under_back_pressure(void **state)
+{
+	struct fx *fx = *state;
+	struct producer p;
+	struct vcon_chr *chr;
+	char log[128];
+	struct rec r;
+	pthread_t th;
+	int sv[2];
+
+	path_in(fx, log, sizeof(log), "bp.log");
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF,
+				    &(int){ 8192 }, sizeof(int)),
+			 0);
+	chr = must_new(fx, "fd,fd=%d,buffer=16K,logfile=%s", sv[0], log);
+	rec_init(&r);
+	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
+	p.r = &r;
+	p.total = 2u << 20;
+	assert_int_equal(pthread_create(&th, NULL, produce_mixed, &p), 0);
+	read_pattern(sv[1], p.total, 16, 1000, chr, 0);
+	pthread_join(th, NULL);
+	vcon_chr_detach(r.fe);
+	vcon_chr_free(chr);
+	close(sv[1]);
+	rec_fini(&r);
+	assert_file_is_pattern(log, p.total);
+}
+
 /* 16 MiB one byte at a time into a slow reader: all of it, in order,
  * through a 4 KiB buffer. */
 static void
@@ -1267,6 +1322,7 @@ main(void)
 		T(test_socat_as_the_peer),
 		T(test_tcp_client_reconnects),
 		T(test_mixed_sizes_keep_their_order),
+		T(test_logfile_under_back_pressure),
 		T(test_stdio_window_resize_is_an_event),
 		T(test_slow_reader_gets_every_byte_bounded),
 		T(test_input_waits_for_frontend_room),
