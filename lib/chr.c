@@ -19,12 +19,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "chr_internal.h"
@@ -688,14 +690,17 @@ put_stamped_locked(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
 /*
  * Large writes with nothing queued ahead go straight to the fd from the
  * caller's thread: no copy into the ring and no wakeup of the loop, which
- * for a virtio port's 4-32 KiB buffers is most of the cost. Only where the
- * fd cannot block the caller (never_blocks), and only for writes large
- * enough that a syscall each is cheaper than batching on the loop.
- * Returns the bytes written; the caller queues the rest as usual.
+ * for a virtio port's 4-32 KiB buffers is most of the cost; a batch of
+ * them is one writev(2). Only where the fd cannot block the caller
+ * (never_blocks), and only for writes large enough that a syscall each is
+ * cheaper than batching on the loop. Returns the bytes written; the
+ * caller queues the rest as usual.
  */
 static size_t
-write_direct_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len)
+write_direct_locked(struct vcon_chr *chr, const struct iovec *iov, int cnt,
+		    size_t len)
 {
+	struct msghdr msg = { .msg_iovlen = (size_t)cnt };
 	ssize_t n;
 	int fd;
 
@@ -703,13 +708,18 @@ write_direct_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len)
 	    chr->closing || chr->out_blocked || chr->stamps || chr->nfe != 1 ||
 	    ring_used(chr) || chr->inflight)
 		return 0;
+	if (cnt > IOV_MAX)
+		msg.msg_iovlen = IOV_MAX; /* the rest queues behind */
 	chr->direct_busy = true;
 	fd = chr->out_fd;
 	pthread_mutex_unlock(&chr->lock);
-	if (chr->out_sock)
-		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	else
-		n = write(fd, buf, len);
+	if (chr->out_sock) {
+		/* sendmsg only reads the iovecs. */
+		msg.msg_iov = (struct iovec *)(uintptr_t)iov;
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} else {
+		n = writev(fd, iov, (int)msg.msg_iovlen);
+	}
 	pthread_mutex_lock(&chr->lock);
 	chr->direct_busy = false;
 	pthread_cond_broadcast(&chr->cb_idle);
@@ -720,12 +730,83 @@ write_direct_locked(struct vcon_chr *chr, const uint8_t *buf, size_t len)
 	return (size_t)n;
 }
 
-/* Everything but a small write that the stage takes. */
-static __attribute__((noinline)) size_t
-fe_write_locked_path(struct vcon_chr_fe *fe, const void *buf, size_t len)
+/* The first len bytes of iov into the logfile. */
+static void
+log_iov_locked(struct vcon_chr *chr, const struct iovec *iov, int cnt,
+	       size_t len)
+{
+	size_t n;
+	int i;
+
+	for (i = 0; i < cnt && len; i++) {
+		n = iov[i].iov_len < len ? iov[i].iov_len : len;
+		log_append_locked(chr, iov[i].iov_base, n);
+		len -= n;
+	}
+}
+
+/* Onto a stage that already holds bytes: a prefix that fits, in order. */
+static size_t
+stage_put_iov(struct vcon_chr_fe *fe, const struct iovec *iov, int cnt,
+	      size_t len)
+{
+	size_t took = 0;
+	int i;
+
+	if (len > CHR_STAGE_MAX)
+		return 0;
+	for (i = 0; i < cnt; i++) {
+		if (!stage_put(fe, iov[i].iov_base, iov[i].iov_len))
+			break;
+		took += iov[i].iov_len;
+	}
+	return took;
+}
+
+/*
+ * The bytes of iov past skip into the ring, per the policy; returns how
+ * many it took, stopping at the first refusal.
+ */
+static size_t
+put_iov_locked(struct vcon_chr_fe *fe, const struct iovec *iov, int cnt,
+	       size_t skip)
 {
 	struct vcon_chr *chr = fe->chr;
-	size_t took, direct;
+	size_t took = 0, n, t;
+	const uint8_t *b;
+	int i;
+
+	for (i = 0; i < cnt; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		b = (const uint8_t *)iov[i].iov_base + skip;
+		n = iov[i].iov_len - skip;
+		skip = 0;
+		if (chr->connected && chr->out_fd < 0) {
+			/* null: gone as soon as written. */
+			chr->st.tx_bytes += n;
+			t = n;
+		} else if (chr->stamps) {
+			t = put_stamped_locked(fe, b, n);
+		} else {
+			t = put_policy_locked(fe, b, n);
+		}
+		took += t;
+		if (t < n)
+			break;
+	}
+	return took;
+}
+
+/* Everything but a small write that the stage takes. */
+static __attribute__((noinline)) size_t
+fe_writev_locked_path(struct vcon_chr_fe *fe, const struct iovec *iov, int cnt,
+		      size_t len)
+{
+	struct vcon_chr *chr = fe->chr;
+	size_t took;
 	bool kick;
 
 	if (len == 0)
@@ -739,34 +820,19 @@ fe_write_locked_path(struct vcon_chr_fe *fe, const void *buf, size_t len)
 		stage_drain_locked(chr, fe, false);
 		if (stage_used(fe)) {
 			/* The ring is full (block policy): queue behind. */
-			if (len <= CHR_STAGE_MAX && stage_put(fe, buf, len)) {
-				took = len;
-			} else {
+			took = stage_put_iov(fe, iov, cnt, len);
+			if (took < len)
 				fe->want_tx_ready = true;
-				took = 0;
-			}
 			pthread_mutex_unlock(&chr->lock);
 			return took;
 		}
 	}
-	direct = write_direct_locked(chr, buf, len);
-	buf = (const uint8_t *)buf + direct;
-	len -= direct;
-	if (len == 0) {
-		took = 0;
-	} else if (chr->connected && chr->out_fd < 0) {
-		/* null: gone as soon as written. */
-		chr->st.tx_bytes += len;
-		took = len;
-	} else if (chr->stamps) {
-		took = put_stamped_locked(fe, buf, len);
-	} else {
-		took = put_policy_locked(fe, buf, len);
-	}
-	took += direct;
+	took = write_direct_locked(chr, iov, cnt, len);
+	if (took < len)
+		took += put_iov_locked(fe, iov, cnt, took);
 	/* What was taken, once: a refused rest comes again. */
 	if (chr->log_fd >= 0)
-		log_append_locked(chr, (const uint8_t *)buf - direct, took);
+		log_iov_locked(chr, iov, cnt, took);
 	if (fe->fast)
 		stage_publish_locked(chr, fe); /* the ring's room changed */
 	kick = !chr->flush_queued &&
@@ -793,9 +859,26 @@ sink_write(void *ctx, const uint8_t *buf, size_t len)
 VCON_API size_t
 vcon_chr_fe_write(struct vcon_chr_fe *fe, const void *buf, size_t len)
 {
+	struct iovec iov;
+
 	if (fe->fast && len - 1 < CHR_STAGE_MAX && stage_put(fe, buf, len))
 		return len;
-	return fe_write_locked_path(fe, buf, len);
+	iov.iov_base = (void *)(uintptr_t)buf; /* only read */
+	iov.iov_len = len;
+	return fe_writev_locked_path(fe, &iov, 1, len);
+}
+
+VCON_API size_t
+vcon_chr_fe_writev(struct vcon_chr_fe *fe, const struct iovec *iov, int iovcnt)
+{
+	size_t len = 0;
+	int i;
+
+	if (iovcnt == 1)
+		return vcon_chr_fe_write(fe, iov[0].iov_base, iov[0].iov_len);
+	for (i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	return fe_writev_locked_path(fe, iov, iovcnt, len);
 }
 
 VCON_API struct vcon_sink

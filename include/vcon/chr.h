@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <vcon/common.h>
 #include <vcon/loop.h>
@@ -195,6 +196,19 @@ vcon_chr_detach(struct vcon_chr_fe *fe);
  */
 VCON_API size_t
 vcon_chr_fe_write(struct vcon_chr_fe *fe, const void *buf, size_t len);
+
+/*
+ * vcon_chr_fe_writev - vcon_chr_fe_write of iovcnt buffers, in order, as
+ * one: where the backend's fd takes them at once it gets them with one
+ * writev(2) or sendmsg(2), not a syscall each (a virtio port hands over a
+ * batch of guest buffers this way). Returns how many bytes it took, a
+ * prefix of the buffers' concatenation; the same rules as
+ * vcon_chr_fe_write for fewer and for tx_ready.
+ *
+ * Context: as vcon_chr_fe_write.
+ */
+VCON_API size_t
+vcon_chr_fe_writev(struct vcon_chr_fe *fe, const struct iovec *iov, int iovcnt);
 
 /*
  * vcon_chr_fe_input_ready - the device can take input again.

@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -998,6 +999,129 @@ test_logfile_under_back_pressure(void **state)
 	assert_file_is_pattern(log, p.total);
 }
 
+/*
+ * vcon_chr_fe_writev until all of iov is taken, waiting for tx_ready when
+ * nothing is: what it took is always a prefix, so the rest goes next.
+ */
+static void
+fe_writev_all(struct rec *r, struct iovec *iov, int cnt)
+{
+	struct timespec ts;
+	unsigned seen;
+	size_t n, took;
+
+	while (cnt) {
+		pthread_mutex_lock(&r->lock);
+		seen = r->tx_ready;
+		pthread_mutex_unlock(&r->lock);
+		took = n = vcon_chr_fe_writev(r->fe, iov, cnt);
+		/* Past what went, and past empty buffers. */
+		while (cnt && n >= iov->iov_len) {
+			n -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= n;
+		}
+		if (cnt == 0 || took)
+			continue;
+		deadline_in(&ts, 5000);
+		pthread_mutex_lock(&r->lock);
+		while (r->tx_ready == seen)
+			if (pthread_cond_timedwait(&r->cond, &r->lock, &ts))
+				fail_msg("tx_ready never came");
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
+/* Batches of every shape: empty buffers, one byte, pages, more buffers
+ * than one writev(2) takes (IOV_MAX). */
+static void *
+produce_batches(void *arg)
+{
+	static const unsigned counts[] = { 1, 3, 64, 1100, 2, 17 };
+	static const size_t sizes[] = { 4096, 0, 1, 700, 4096, 13, 32768 };
+	static uint8_t data[1100 * 32768 / 64];
+	static struct iovec iov[1100];
+	struct producer *p = arg;
+	size_t i = 0, at, n, k, step = 0, sz = 0;
+	unsigned c, cnt;
+
+	while (i < p->total) {
+		cnt = counts[step++ % (sizeof(counts) / sizeof(counts[0]))];
+		at = 0;
+		for (c = 0; c < cnt && i + at < p->total; c++) {
+			n = sizes[sz++ % (sizeof(sizes) / sizeof(sizes[0]))];
+			if (cnt > 64 && n > 256)
+				n = 256;
+			if (n > p->total - i - at)
+				n = p->total - i - at;
+			for (k = 0; k < n; k++)
+				data[at + k] = pattern(i + at + k);
+			iov[c] = (struct iovec){ data + at, n };
+			at += n;
+		}
+		fe_writev_all(p->r, iov, (int)c);
+		i += at;
+	}
+	return NULL;
+}
+
+/*
+ * writev keeps the stream in order through a small socket that takes
+ * batches in part, and a batch that a file takes whole is one write.
+ */
+static void
+test_writev_batches(void **state)
+{
+	struct fx *fx = *state;
+	static uint8_t page[64][4096];
+	struct iovec iov[64];
+	struct vcon_chr_stats st;
+	struct producer p;
+	struct vcon_chr *chr;
+	char path[128];
+	struct rec r;
+	pthread_t th;
+	size_t i;
+	int sv[2];
+
+	path_in(fx, path, sizeof(path), "batch.out");
+	chr = must_new(fx, "file,id=f,path=%s", path);
+	rec_init(&r);
+	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
+	for (i = 0; i < 64 * 4096; i++)
+		page[i / 4096][i % 4096] = pattern(i);
+	for (i = 0; i < 64; i++)
+		iov[i] = (struct iovec){ page[i], 4096 };
+	assert_int_equal(vcon_chr_fe_writev(r.fe, iov, 64), 64 * 4096);
+	vcon_chr_get_stats(chr, &st);
+	assert_int_equal(st.tx_writes, 1);
+	vcon_chr_detach(r.fe);
+	vcon_chr_free(chr);
+	rec_fini(&r);
+	assert_file_is_pattern(path, 64 * 4096);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF,
+				    &(int){ 8192 }, sizeof(int)),
+			 0);
+	chr = must_new(fx, "fd,fd=%d,buffer=16K", sv[0]);
+	rec_init(&r);
+	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
+	p.r = &r;
+	p.total = 8u << 20;
+	assert_int_equal(pthread_create(&th, NULL, produce_batches, &p), 0);
+	read_pattern(sv[1], p.total, 64, 1000, chr, 0);
+	pthread_join(th, NULL);
+	vcon_chr_detach(r.fe);
+	vcon_chr_free(chr);
+	close(sv[1]);
+	rec_fini(&r);
+}
+
 /* 16 MiB one byte at a time into a slow reader: all of it, in order,
  * through a 4 KiB buffer. */
 static void
@@ -1323,6 +1447,7 @@ main(void)
 		T(test_tcp_client_reconnects),
 		T(test_mixed_sizes_keep_their_order),
 		T(test_logfile_under_back_pressure),
+		T(test_writev_batches),
 		T(test_stdio_window_resize_is_an_event),
 		T(test_slow_reader_gets_every_byte_bounded),
 		T(test_input_waits_for_frontend_room),
