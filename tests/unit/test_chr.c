@@ -915,10 +915,15 @@ produce_mixed(void *arg)
 	return NULL;
 }
 
+/*
+ * total bytes of pattern() from producer fn through a chardev on a small
+ * socket, where large writes go out partly and the rest queues (extra: more
+ * of the spec), read and checked on the other side.
+ */
 static void
-test_mixed_sizes_keep_their_order(void **state)
+through_small_socket(struct fx *fx, void *(*fn)(void *), size_t total,
+		     unsigned every, const char *extra)
 {
-	struct fx *fx = *state;
 	struct producer p;
 	struct vcon_chr *chr;
 	struct rec r;
@@ -926,22 +931,27 @@ test_mixed_sizes_keep_their_order(void **state)
 	int sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	/* A small socket: large writes go out partly, the rest queues. */
 	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF,
 				    &(int){ 8192 }, sizeof(int)),
 			 0);
-	chr = must_new(fx, "fd,fd=%d,buffer=16K", sv[0]);
+	chr = must_new(fx, "fd,fd=%d,buffer=16K%s", sv[0], extra);
 	rec_init(&r);
 	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
 	p.r = &r;
-	p.total = 8u << 20;
-	assert_int_equal(pthread_create(&th, NULL, produce_mixed, &p), 0);
-	read_pattern(sv[1], p.total, 64, 1000, chr, 0);
+	p.total = total;
+	assert_int_equal(pthread_create(&th, NULL, fn, &p), 0);
+	read_pattern(sv[1], p.total, every, 1000, chr, 0);
 	pthread_join(th, NULL);
 	vcon_chr_detach(r.fe);
 	vcon_chr_free(chr);
 	close(sv[1]);
 	rec_fini(&r);
+}
+
+static void
+test_mixed_sizes_keep_their_order(void **state)
+{
+	through_small_socket(*state, produce_mixed, 8u << 20, 64, "");
 }
 
 /* pattern() bytes [0, total) are exactly what path holds. */
@@ -972,31 +982,12 @@ static void
 test_logfile_under_back_pressure(void **state)
 {
 	struct fx *fx = *state;
-	struct producer p;
-	struct vcon_chr *chr;
-	char log[128];
-	struct rec r;
-	pthread_t th;
-	int sv[2];
+	char log[128], extra[160];
 
 	path_in(fx, log, sizeof(log), "bp.log");
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF,
-				    &(int){ 8192 }, sizeof(int)),
-			 0);
-	chr = must_new(fx, "fd,fd=%d,buffer=16K,logfile=%s", sv[0], log);
-	rec_init(&r);
-	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
-	p.r = &r;
-	p.total = 2u << 20;
-	assert_int_equal(pthread_create(&th, NULL, produce_mixed, &p), 0);
-	read_pattern(sv[1], p.total, 16, 1000, chr, 0);
-	pthread_join(th, NULL);
-	vcon_chr_detach(r.fe);
-	vcon_chr_free(chr);
-	close(sv[1]);
-	rec_fini(&r);
-	assert_file_is_pattern(log, p.total);
+	snprintf(extra, sizeof(extra), ",logfile=%s", log);
+	through_small_socket(fx, produce_mixed, 2u << 20, 16, extra);
+	assert_file_is_pattern(log, 2u << 20);
 }
 
 /*
@@ -1080,13 +1071,10 @@ test_writev_batches(void **state)
 	static uint8_t page[64][4096];
 	struct iovec iov[64];
 	struct vcon_chr_stats st;
-	struct producer p;
 	struct vcon_chr *chr;
 	char path[128];
 	struct rec r;
-	pthread_t th;
 	size_t i;
-	int sv[2];
 
 	path_in(fx, path, sizeof(path), "batch.out");
 	chr = must_new(fx, "file,id=f,path=%s", path);
@@ -1104,22 +1092,7 @@ test_writev_batches(void **state)
 	rec_fini(&r);
 	assert_file_is_pattern(path, 64 * 4096);
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF,
-				    &(int){ 8192 }, sizeof(int)),
-			 0);
-	chr = must_new(fx, "fd,fd=%d,buffer=16K", sv[0]);
-	rec_init(&r);
-	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
-	p.r = &r;
-	p.total = 8u << 20;
-	assert_int_equal(pthread_create(&th, NULL, produce_batches, &p), 0);
-	read_pattern(sv[1], p.total, 64, 1000, chr, 0);
-	pthread_join(th, NULL);
-	vcon_chr_detach(r.fe);
-	vcon_chr_free(chr);
-	close(sv[1]);
-	rec_fini(&r);
+	through_small_socket(fx, produce_batches, 8u << 20, 64, "");
 }
 
 /* 16 MiB one byte at a time into a slow reader: all of it, in order,
