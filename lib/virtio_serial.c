@@ -38,6 +38,7 @@
 #define F_EMERG_WRITE     2
 
 #define QUEUE_SIZE 256
+#define TX_BATCH   64 /* guest buffers handed to the backend at once */
 #define CTRL_RX    2
 #define CTRL_TX    3
 #define BAD_ID     0xffffffffu
@@ -60,6 +61,18 @@ struct ctrl_msg {
 	char name[VCON_VSERIAL_NAME_MAX + 1]; /* PORT_NAME */
 };
 
+/*
+ * Transmit buffers taken from the guest and not yet given back: their
+ * readable bytes as one list of iovecs (the first may be partly written
+ * already), and where each buffer's iovecs end.
+ */
+struct tx_batch {
+	unsigned nbuf, niov;
+	uint16_t head[TX_BATCH];
+	uint16_t end[TX_BATCH];
+	struct iovec iov[VCON_VQ_MAX_SIZE]; /* a chain's most segments */
+};
+
 struct port {
 	struct vcon_virtio_serial *vs;
 	unsigned nr;
@@ -72,11 +85,9 @@ struct port {
 	bool guest_open;
 	bool host_open;
 	bool rx_starved;  /* the chardev holds input we had no buffer for */
-	bool tx_held;     /* elem holds output the backend has not taken */
 	bool tx_dropping; /* a console gave up waiting; drop until tx_ready */
-	uint32_t tx_off;
 	uint64_t stall_deadline;
-	struct vcon_vq_elem elem; /* the held transmit buffer */
+	struct tx_batch tx; /* held transmit buffers */
 	struct vcon_vserial_port_stats st;
 };
 
@@ -261,47 +272,90 @@ send_port_setup(struct vcon_virtio_serial *vs, struct port *p)
 
 /* ---- guest to host ------------------------------------------------- */
 
-static void
-finish_tx(struct vcon_virtio_serial *vs, struct port *p)
+/* Add a popped buffer's readable segments; false when they do not fit. */
+static bool
+batch_add(struct tx_batch *b, const struct vcon_vq_elem *e)
 {
-	vcon__vq_push(&vs->t->vqs[tx_queue(p->nr)], p->elem.head, 0);
-	p->tx_held = false;
-	p->tx_off = 0;
+	unsigned i;
+
+	if (b->niov + e->nout > VCON_VQ_MAX_SIZE)
+		return false;
+	for (i = 0; i < e->nout; i++)
+		b->iov[b->niov++] =
+			(struct iovec){ e->seg[i].p, e->seg[i].len };
+	b->head[b->nbuf] = e->head;
+	b->end[b->nbuf++] = (uint16_t)b->niov;
+	return true;
 }
 
 /*
- * Write what the held buffer still has, straight from guest memory (the
- * chardev copies or writes it before returning); true when it all went.
+ * n bytes of the batch went: give back each buffer whose bytes all went,
+ * and keep the rest, first at the front. Returns how many went back.
  */
-static bool
-drain_elem(struct port *p)
+static unsigned
+batch_consume(struct vcon_virtio_serial *vs, struct port *p, size_t n)
 {
-	uint32_t off = p->tx_off;
+	struct vcon_vq *vq = &vs->t->vqs[tx_queue(p->nr)];
+	struct tx_batch *b = &p->tx;
+	unsigned iov = 0, done = 0, i;
+
+	while (iov < b->niov && n >= b->iov[iov].iov_len)
+		n -= b->iov[iov++].iov_len;
+	if (iov < b->niov) {
+		b->iov[iov].iov_base = (uint8_t *)b->iov[iov].iov_base + n;
+		b->iov[iov].iov_len -= n;
+	}
+	while (done < b->nbuf && b->end[done] <= iov)
+		vcon__vq_push(vq, b->head[done++], 0);
+	memmove(b->iov, b->iov + iov, (b->niov - iov) * sizeof(b->iov[0]));
+	b->niov -= iov;
+	for (i = done; i < b->nbuf; i++) {
+		b->head[i - done] = b->head[i];
+		b->end[i - done] = (uint16_t)(b->end[i] - iov);
+	}
+	b->nbuf -= done;
+	return done;
+}
+
+/* Give every held buffer back, its bytes unsent (reset, removal). */
+static void
+batch_return(struct vcon_virtio_serial *vs, struct port *p)
+{
+	struct vcon_vq *vq = &vs->t->vqs[tx_queue(p->nr)];
 	unsigned i;
 
-	for (i = 0; i < p->elem.nout; i++) {
-		const struct vcon_vq_seg *s = &p->elem.seg[i];
-		size_t n, took;
+	for (i = 0; i < p->tx.nbuf; i++)
+		vcon__vq_push(vq, p->tx.head[i], 0);
+	if (p->tx.nbuf)
+		vcon__vpci_used(vs->t, tx_queue(p->nr));
+	p->tx.nbuf = p->tx.niov = 0;
+}
 
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		n = s->len - off;
-		if (!p->fe || p->tx_dropping) {
-			if (p->tx_dropping)
-				p->st.tx_dropped += n;
-			took = n;
-		} else {
-			took = vcon_chr_fe_write(p->fe, s->p + off, n);
-			p->st.tx_bytes += took;
-		}
-		p->tx_off += (uint32_t)took;
-		if (took < n)
-			return false;
-		off = 0;
+/*
+ * Hand the held bytes to the backend, straight from guest memory and in
+ * one call (one writev(2) where the backend's fd takes them at once), and
+ * give back the buffers that went. True when they all did.
+ */
+static bool
+drain_batch(struct vcon_virtio_serial *vs, struct port *p, bool *pushed)
+{
+	struct tx_batch *b = &p->tx;
+	size_t len = 0, took;
+	unsigned i;
+
+	for (i = 0; i < b->niov; i++)
+		len += b->iov[i].iov_len;
+	if (!p->fe || p->tx_dropping) {
+		if (p->tx_dropping)
+			p->st.tx_dropped += len;
+		took = len;
+	} else {
+		took = vcon_chr_fe_writev(p->fe, b->iov, (int)b->niov);
+		p->st.tx_bytes += took;
 	}
-	return true;
+	if (batch_consume(vs, p, took))
+		*pushed = true;
+	return took == len;
 }
 
 static void
@@ -309,7 +363,7 @@ process_tx(struct vcon_virtio_serial *vs, struct port *p)
 {
 	unsigned q = tx_queue(p->nr);
 	struct vcon_vq *vq = &vs->t->vqs[q];
-	bool pushed = false;
+	bool pushed = false, empty = false;
 	int rc;
 
 	if (!vcon__vpci_queue_ok(vs->t, q))
@@ -328,26 +382,32 @@ process_tx(struct vcon_virtio_serial *vs, struct port *p)
 	 * suppression). Back on whenever we stop taking them.
 	 */
 	vcon__vq_set_notify(vq, false);
-	for (;;) {
-		if (!p->tx_held) {
-			rc = vcon__vq_pop(vq, &p->elem);
+	while (!empty) {
+		while (p->tx.nbuf < TX_BATCH) {
+			rc = vcon__vq_pop(vq, &vs->scratch);
 			if (rc < 0) {
 				mark_broken(vs, q);
 				return;
 			}
 			if (rc == 0) {
 				/* A buffer added before kicks came back on. */
-				if (!vcon__vq_set_notify(vq, true))
+				if (!vcon__vq_set_notify(vq, true)) {
+					empty = true;
 					break;
+				}
 				vcon__vq_set_notify(vq, false);
 				continue;
 			}
-			p->tx_held = true;
-			p->tx_off = 0;
+			if (!batch_add(&p->tx, &vs->scratch)) {
+				vcon__vq_unpop(vq); /* next batch */
+				break;
+			}
 		}
-		if (!drain_elem(p)) {
-			/* Back-pressure: the buffer stays with us until
-			 * tx_ready; a console only for a bounded time. */
+		if (p->tx.nbuf == 0)
+			break;
+		if (!drain_batch(vs, p, &pushed)) {
+			/* Back-pressure: the buffers stay with us until
+			 * tx_ready; a console's only for a bounded time. */
 			if (p->console && p->stall) {
 				p->stall_deadline =
 					vcon_now_ns() +
@@ -358,8 +418,6 @@ process_tx(struct vcon_virtio_serial *vs, struct port *p)
 			vcon__vq_set_notify(vq, true);
 			break;
 		}
-		finish_tx(vs, p);
-		pushed = true;
 	}
 	if (pushed)
 		vcon__vpci_used(vs->t, q);
@@ -575,8 +633,7 @@ vs_reset(void *ctx)
 		if (!p)
 			continue;
 		/* Held buffers belong to rings that no longer exist. */
-		p->tx_held = false;
-		p->tx_off = 0;
+		p->tx.nbuf = p->tx.niov = 0;
 		p->guest_ready = p->guest_open = false;
 		p->st.guest_ready = p->st.guest_open = false;
 	}
@@ -736,7 +793,7 @@ on_stall(void *ctx, uint64_t now_ns)
 	struct vcon_virtio_serial *vs = p->vs;
 
 	vcon__vpci_lock(vs->t);
-	if (!p->dead && p->tx_held && now_ns >= p->stall_deadline) {
+	if (!p->dead && p->tx.nbuf && now_ns >= p->stall_deadline) {
 		/* The backend has had its chance: drop, count, move on. */
 		p->tx_dropping = true;
 		process_tx(vs, p);
@@ -937,8 +994,7 @@ vcon_virtio_serial_remove_port(struct vcon_virtio_serial *vs, unsigned nr)
 	}
 	p->dead = true;
 	vs->ports[nr] = NULL;
-	if (p->tx_held) /* give the guest its buffer back */
-		finish_tx(vs, p);
+	batch_return(vs, p); /* the guest's buffers, back */
 	if (vs->guest_ready) {
 		send_ctrl(vs, nr, MSG_PORT_REMOVE, 1);
 		flush_ctrl(vs);
