@@ -21,7 +21,13 @@
 #include "loop_internal.h"
 
 #define CHR_MAX_FE 8
-#define CHR_INBUF  4096
+/*
+ * One read(2) of input: 64 KiB, so that bulk input into a virtio port is a
+ * syscall and an interrupt per 16 of the guest's 4 KiB buffers, not per
+ * buffer (QEMU reads 4 KiB). Still bounded: the fd is not read again until
+ * the frontend has taken it all.
+ */
+#define CHR_INBUF 65536
 /* Writes at least this long may go to the fd from the caller (chr.c). */
 #define CHR_DIRECT_MIN 512
 #define CHR_LOGBUF     4096

@@ -50,6 +50,7 @@ struct rec {
 	uint8_t *buf;
 	size_t len, cap;
 	size_t take;          /* accept at most this many per call */
+	unsigned calls;       /* receive calls that took bytes */
 	unsigned events[8];   /* count per enum vcon_chr_event */
 	int last_focus;
 	unsigned tx_ready;
@@ -70,6 +71,7 @@ rec_receive(void *ctx, const uint8_t *buf, size_t len)
 	}
 	memcpy(r->buf + r->len, buf, len);
 	r->len += len;
+	r->calls += len > 0;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	return len;
@@ -1151,6 +1153,36 @@ test_input_waits_for_frontend_room(void **state)
 	rec_fini(&r);
 }
 
+/*
+ * Bulk input reaches the frontend in large pieces: 64 KiB waiting in a
+ * socket is one read and one call, not sixteen of a page each.
+ */
+static void
+test_bulk_input_in_large_reads(void **state)
+{
+	struct fx *fx = *state;
+	static uint8_t data[65536];
+	struct vcon_chr *chr;
+	struct rec r;
+	size_t i;
+	int sv[2];
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = pattern(i);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], data, sizeof(data)), sizeof(data));
+	chr = must_new(fx, "fd,fd=%d", sv[0]);
+	rec_init(&r);
+	assert_int_equal(vcon_chr_attach(chr, &rec_ops, &r, &r.fe), 0);
+	assert_true(rec_wait_len(&r, sizeof(data)));
+	assert_memory_equal(r.buf, data, sizeof(data));
+	assert_int_equal(r.calls, 1);
+	vcon_chr_detach(r.fe);
+	vcon_chr_free(chr);
+	close(sv[1]);
+	rec_fini(&r);
+}
+
 /* With nobody reading, drop takes everything and counts what it lost;
  * block refuses. */
 static void
@@ -1424,6 +1456,7 @@ main(void)
 		T(test_stdio_window_resize_is_an_event),
 		T(test_slow_reader_gets_every_byte_bounded),
 		T(test_input_waits_for_frontend_room),
+		T(test_bulk_input_in_large_reads),
 		T(test_policies_drop_and_block),
 		T(test_backlog_keeps_newest),
 		T(test_mux_escapes),
