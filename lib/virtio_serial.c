@@ -39,9 +39,13 @@
 
 #define QUEUE_SIZE 256
 #define TX_BATCH   64 /* guest buffers handed to the backend at once */
-#define CTRL_RX    2
-#define CTRL_TX    3
-#define BAD_ID     0xffffffffu
+/* A starved receive queue asks for a kick after at most this many
+ * buffers come back, and for the next one after RX_LOOK_NS. */
+#define RX_KICK_MAX 64
+#define RX_LOOK_NS  (10 * 1000 * 1000)
+#define CTRL_RX     2
+#define CTRL_TX     3
+#define BAD_ID      0xffffffffu
 
 enum {
 	MSG_DEVICE_READY = 0,
@@ -80,8 +84,9 @@ struct port {
 	char name[VCON_VSERIAL_NAME_MAX + 1];
 	struct vcon_chr_fe *fe;
 	struct vcon_loop_timer *stall; /* consoles only */
-	bool dead;                     /* removed; callbacks do nothing */
-	bool guest_ready;              /* PORT_READY 1 came */
+	struct vcon_loop_timer *rx_look;
+	bool dead;        /* removed; callbacks do nothing */
+	bool guest_ready; /* PORT_READY 1 came */
 	bool guest_open;
 	bool host_open;
 	bool rx_starved;  /* the chardev holds input we had no buffer for */
@@ -436,6 +441,27 @@ rx_open(struct vcon_virtio_serial *vs, struct port *p)
 	return p->guest_ready && (p->console || p->guest_open);
 }
 
+/*
+ * Starved: bytes and no buffer. A reading guest posts each buffer back
+ * once it has read it, and Linux kicks for each (add_inbuf), so asking for
+ * the next kick made every 4 KiB buffer of bulk input cost an exit and a
+ * wakeup. Ask instead for a kick once the guest has posted back half of
+ * what it still has to read (its used_event says how far it has got): it
+ * reads the other half while we fill those. A guest that posts back fewer
+ * than it said it had is asked for the next kick RX_LOOK_NS later.
+ */
+static bool
+rx_starved_notify(struct port *p, struct vcon_vq *vq)
+{
+	unsigned n = vcon__vq_driver_backlog(vq) / 2;
+
+	if (n > RX_KICK_MAX)
+		n = RX_KICK_MAX;
+	if (n > 1 && p->rx_look)
+		vcon_loop_timer_arm(p->rx_look, vcon_now_ns() + RX_LOOK_NS);
+	return vcon__vq_notify_after(vq, (uint16_t)(n ? n : 1));
+}
+
 static size_t
 deliver_rx(struct vcon_virtio_serial *vs, struct port *p, const uint8_t *buf,
 	   size_t len)
@@ -464,7 +490,7 @@ deliver_rx(struct vcon_virtio_serial *vs, struct port *p, const uint8_t *buf,
 		}
 		if (rc == 0) {
 			/* A buffer added before kicks came back on. */
-			if (!vcon__vq_set_notify(vq, true))
+			if (!rx_starved_notify(p, vq))
 				break;
 			vcon__vq_set_notify(vq, false);
 			continue;
@@ -802,6 +828,27 @@ on_stall(void *ctx, uint64_t now_ns)
 	vs_unlocked(vs);
 }
 
+/*
+ * RX_LOOK_NS after a starved queue asked for a late kick: buffers the
+ * guest posted meanwhile are taken now, and if there are none the next
+ * one it posts kicks.
+ */
+static void
+on_rx_look(void *ctx, uint64_t now_ns)
+{
+	struct port *p = ctx;
+	struct vcon_virtio_serial *vs = p->vs;
+	unsigned q = rx_queue(p->nr);
+
+	(void)now_ns;
+	vcon__vpci_lock(vs->t);
+	if (!p->dead && p->rx_starved && vcon__vpci_queue_ok(vs->t, q) &&
+	    vcon__vq_set_notify(&vs->t->vqs[q], true))
+		resume_rx(p);
+	vcon__vpci_unlock(vs->t);
+	vs_unlocked(vs);
+}
+
 /* ---- life cycle ------------------------------------------------------ */
 
 VCON_API int
@@ -865,6 +912,7 @@ free_port(struct port *p)
 {
 	vcon_chr_detach(p->fe);
 	vcon_loop_timer_free(p->stall);
+	vcon_loop_timer_free(p->rx_look);
 	free(p);
 }
 
@@ -943,6 +991,9 @@ vcon_virtio_serial_add_port(struct vcon_virtio_serial *vs,
 		if (rc)
 			goto fail;
 	}
+	rc = vcon_loop_timer_new(vs->cfg.loop, on_rx_look, p, &p->rx_look);
+	if (rc)
+		goto fail;
 	if (pc->chr) {
 		rc = vcon_chr_attach(pc->chr, &port_fe_ops, p, &p->fe);
 		if (rc)

@@ -354,6 +354,31 @@ vcon__vq_set_notify(struct vcon_vq *vq, bool on)
 	return vcon__vq_has_avail(vq);
 }
 
+bool
+vcon__vq_notify_after(struct vcon_vq *vq, uint16_t n)
+{
+	if (!vq->event_idx || n <= 1)
+		return vcon__vq_set_notify(vq, true);
+	if (!vq->ready || vq->broken)
+		return false;
+	vq->notify_off = false;
+	/* 2.7.10: the driver kicks once its avail idx passes this. */
+	store16(avail_event_p(vq), (uint16_t)(vq->last_avail + n - 1));
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vcon__vq_has_avail(vq);
+}
+
+uint16_t
+vcon__vq_driver_backlog(struct vcon_vq *vq)
+{
+	uint16_t b;
+
+	if (!vq->ready || vq->broken || !vq->event_idx)
+		return 0;
+	b = (uint16_t)(vq->used_idx - load16(used_event_p(vq)));
+	return b <= vq->size ? b : 0;
+}
+
 /* Copy between buf and segments [first, first + n) from byte off on. */
 static size_t
 copy_segs(const struct vcon_vq_elem *e, unsigned first, unsigned n, size_t off,

@@ -111,6 +111,19 @@ bool vcon__vq_should_interrupt(struct vcon_vq *vq);
  */
 bool vcon__vq_set_notify(struct vcon_vq *vq, bool on);
 
+/*
+ * vcon__vq_notify_after - vcon__vq_set_notify(vq, true), but with EVENT_IDX
+ * ask for the kick only once the guest has added n more buffers.
+ */
+bool vcon__vq_notify_after(struct vcon_vq *vq, uint16_t n);
+
+/*
+ * vcon__vq_driver_backlog - used buffers the guest has not taken back yet,
+ * by its used_event (EVENT_IDX; else 0). The guest's word, so only a hint:
+ * at most the queue's size.
+ */
+uint16_t vcon__vq_driver_backlog(struct vcon_vq *vq);
+
 /* vcon__vq_has_avail - at least one buffer is waiting. */
 bool vcon__vq_has_avail(struct vcon_vq *vq);
 
