@@ -5,16 +5,20 @@
  * input is a program of control messages of any length and content,
  * descriptors written anywhere in the rings, kicks of any queue, register
  * writes to the modern and legacy BARs and to configuration space, and
- * host-side port hot add/remove. The device may break itself; it must not
+ * host-side port hot add/remove; one port's backend soon refuses output.
+ * The device may break itself; it must not
  * touch memory outside guest RAM (ASan), crash, or hang, and every control
  * message it hands the guest is a whole header.
  */
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <vcon/pci.h>
 #include <vcon/virtio_serial.h>
@@ -198,7 +202,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vcon_virtio_serial_config vcfg = { .max_nr_ports = NPORTS };
 	struct vcon_vserial_port_config pc = { .nr = -1 };
 	unsigned i, ops = 0;
-	char spec[32];
+	int pipe_fd[2];
+	char spec[48];
 
 	f.ram = calloc(1, RAM_SIZE);
 	if (!f.ram || vcon_bus_new(&f.pio) || vcon_bus_new(&f.mmio) ||
@@ -208,8 +213,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pcfg.mmio = f.mmio;
 	if (vcon_pci_new(&pcfg, &f.pci))
 		abort();
+	/*
+	 * Port 1's backend takes a little and then refuses (a pipe of one
+	 * page nobody reads, a 4 KiB buffer that blocks; no loop runs to
+	 * drain it): held and part-written transmit buffers. The rest take
+	 * everything.
+	 */
+	if (pipe2(pipe_fd, O_NONBLOCK | O_CLOEXEC))
+		abort();
+	(void)fcntl(pipe_fd[1], F_SETPIPE_SZ, 4096);
 	for (i = 0; i < NPORTS; i++) {
-		snprintf(spec, sizeof(spec), "null,id=n%u", i);
+		if (i == 1)
+			snprintf(spec, sizeof(spec),
+				 "fd,out-fd=%d,buffer=4096", pipe_fd[1]);
+		else
+			snprintf(spec, sizeof(spec), "null,id=n%u", i);
 		if (vcon_chr_new(f.loop, spec, &f.chr[i], NULL))
 			abort();
 	}
@@ -292,7 +310,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vcon_virtio_serial_free(f.vs);
 	vcon_pci_free(f.pci);
 	for (i = 0; i < NPORTS; i++)
-		vcon_chr_free(f.chr[i]);
+		vcon_chr_free(f.chr[i]); /* port 1's closes the pipe's end */
+	close(pipe_fd[0]);
 	vcon_loop_free(f.loop);
 	vcon_bus_free(f.pio);
 	vcon_bus_free(f.mmio);
