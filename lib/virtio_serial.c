@@ -457,9 +457,9 @@ rx_starved_notify(struct port *p, struct vcon_vq *vq)
 
 	if (n > RX_KICK_MAX)
 		n = RX_KICK_MAX;
-	if (n > 1 && p->rx_look)
+	if (n > 1)
 		vcon_loop_timer_arm(p->rx_look, vcon_now_ns() + RX_LOOK_NS);
-	return vcon__vq_notify_after(vq, (uint16_t)(n ? n : 1));
+	return vcon__vq_notify_after(vq, (uint16_t)n);
 }
 
 static size_t

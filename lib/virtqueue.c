@@ -337,33 +337,29 @@ vcon__vq_should_interrupt(struct vcon_vq *vq)
 bool
 vcon__vq_set_notify(struct vcon_vq *vq, bool on)
 {
-	if (!vq->ready || vq->broken)
-		return false;
-	vq->notify_off = !on;
-	if (vq->event_idx) {
-		if (on)
-			store16(avail_event_p(vq), vq->last_avail);
-	} else {
-		store16(used_flags_p(vq),
-			(uint16_t)(on ? 0 : USED_F_NO_NOTIFY));
+	if (on)
+		return vcon__vq_notify_after(vq, 1);
+	if (vq->ready && !vq->broken) {
+		vq->notify_off = true;
+		if (!vq->event_idx)
+			store16(used_flags_p(vq), USED_F_NO_NOTIFY);
 	}
-	if (!on)
-		return false;
-	/* Our request must be visible before we look at avail->idx. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return vcon__vq_has_avail(vq);
+	return false;
 }
 
 bool
 vcon__vq_notify_after(struct vcon_vq *vq, uint16_t n)
 {
-	if (!vq->event_idx || n <= 1)
-		return vcon__vq_set_notify(vq, true);
 	if (!vq->ready || vq->broken)
 		return false;
 	vq->notify_off = false;
-	/* 2.7.10: the driver kicks once its avail idx passes this. */
-	store16(avail_event_p(vq), (uint16_t)(vq->last_avail + n - 1));
+	/* 2.7.10: the driver kicks once its avail idx passes avail_event. */
+	if (vq->event_idx)
+		store16(avail_event_p(vq),
+			(uint16_t)(vq->last_avail + (n > 1 ? n - 1 : 0)));
+	else
+		store16(used_flags_p(vq), 0);
+	/* Our request must be visible before we look at avail->idx. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return vcon__vq_has_avail(vq);
 }

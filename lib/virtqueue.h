@@ -113,7 +113,8 @@ bool vcon__vq_set_notify(struct vcon_vq *vq, bool on);
 
 /*
  * vcon__vq_notify_after - vcon__vq_set_notify(vq, true), but with EVENT_IDX
- * ask for the kick only once the guest has added n more buffers.
+ * ask for the kick only once the guest has added n more buffers (0 and 1:
+ * the next one; without EVENT_IDX always the next one).
  */
 bool vcon__vq_notify_after(struct vcon_vq *vq, uint16_t n);
 
