@@ -6,9 +6,9 @@
  * descriptors written anywhere in the rings, kicks of any queue, register
  * writes to the modern and legacy BARs and to configuration space, and
  * host-side port hot add/remove; one port's backend soon refuses output.
- * The device may break itself; it must not
- * touch memory outside guest RAM (ASan), crash, or hang, and every control
- * message it hands the guest is a whole header.
+ * The device may break itself; it must not touch memory outside guest RAM
+ * (ASan), crash, or hang, and every control message it hands the guest is
+ * a whole header.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

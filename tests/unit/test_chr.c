@@ -211,19 +211,42 @@ path_in(const struct fx *fx, char *buf, size_t size, const char *name)
 
 #define must_new(fx, ...) chr_new_or_fail((fx)->loop, __VA_ARGS__)
 
+/* tx_ready calls so far, for wait_tx_ready. */
+static unsigned
+tx_ready_seen(struct rec *r)
+{
+	unsigned seen;
+
+	pthread_mutex_lock(&r->lock);
+	seen = r->tx_ready;
+	pthread_mutex_unlock(&r->lock);
+	return seen;
+}
+
+/* Until a tx_ready after the `seen`th, within 5 s. */
+static void
+wait_tx_ready(struct rec *r, unsigned seen)
+{
+	struct timespec ts;
+
+	deadline_in(&ts, 5000);
+	pthread_mutex_lock(&r->lock);
+	while (r->tx_ready == seen)
+		if (pthread_cond_timedwait(&r->cond, &r->lock, &ts))
+			fail_msg("tx_ready never came");
+	pthread_mutex_unlock(&r->lock);
+}
+
 /* Write all of buf through fe, waiting for tx_ready when refused. */
 static void
 fe_write_all(struct rec *r, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	struct timespec ts;
 	unsigned seen;
 	size_t n;
 
 	while (len) {
-		pthread_mutex_lock(&r->lock);
-		seen = r->tx_ready;
-		pthread_mutex_unlock(&r->lock);
+		seen = tx_ready_seen(r);
 		n = vcon_chr_fe_write(r->fe, p, len);
 		p += n;
 		len -= n;
@@ -231,12 +254,7 @@ fe_write_all(struct rec *r, const void *buf, size_t len)
 			break;
 		if (n)
 			continue;
-		deadline_in(&ts, 5000);
-		pthread_mutex_lock(&r->lock);
-		while (r->tx_ready == seen)
-			if (pthread_cond_timedwait(&r->cond, &r->lock, &ts))
-				fail_msg("tx_ready never came");
-		pthread_mutex_unlock(&r->lock);
+		wait_tx_ready(r, seen);
 	}
 }
 
@@ -999,14 +1017,11 @@ test_logfile_under_back_pressure(void **state)
 static void
 fe_writev_all(struct rec *r, struct iovec *iov, int cnt)
 {
-	struct timespec ts;
 	unsigned seen;
 	size_t n, took;
 
 	while (cnt) {
-		pthread_mutex_lock(&r->lock);
-		seen = r->tx_ready;
-		pthread_mutex_unlock(&r->lock);
+		seen = tx_ready_seen(r);
 		took = n = vcon_chr_fe_writev(r->fe, iov, cnt);
 		/* Past what went, and past empty buffers. */
 		while (cnt && n >= iov->iov_len) {
@@ -1020,12 +1035,7 @@ fe_writev_all(struct rec *r, struct iovec *iov, int cnt)
 		}
 		if (cnt == 0 || took)
 			continue;
-		deadline_in(&ts, 5000);
-		pthread_mutex_lock(&r->lock);
-		while (r->tx_ready == seen)
-			if (pthread_cond_timedwait(&r->cond, &r->lock, &ts))
-				fail_msg("tx_ready never came");
-		pthread_mutex_unlock(&r->lock);
+		wait_tx_ready(r, seen);
 	}
 }
 
