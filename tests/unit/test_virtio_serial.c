@@ -627,13 +627,22 @@ test_data_both_ways(void **state)
  * device turns kicks off while it takes buffers and back on when it
  * stops, or the guest's next write would wait forever.
  */
+/* The device's avail_event: where it wants a kick (2.7.10). */
+static uint16_t
+avail_event(struct guest *g, unsigned q)
+{
+	uint16_t v;
+
+	memcpy(&v, g->ram.base + g->q[q].used + 4 + 8u * QSZ, 2);
+	return v;
+}
+
 static bool
 guest_wants_kick(struct guest *g, unsigned q, uint16_t old)
 {
 	struct dq *d = &g->q[q];
-	uint16_t event;
+	uint16_t event = avail_event(g, q);
 
-	memcpy(&event, g->ram.base + d->used + 4 + 8u * QSZ, 2);
 	return (uint16_t)(d->avail_idx - event - 1) <
 	       (uint16_t)(d->avail_idx - old);
 }
@@ -764,16 +773,6 @@ static uint8_t
 pattern(size_t i)
 {
 	return (uint8_t)(i * 131 + (i >> 9));
-}
-
-/* The device's avail_event: where it wants a kick (2.7.10). */
-static uint16_t
-avail_event(struct guest *g, unsigned q)
-{
-	uint16_t v;
-
-	memcpy(&v, g->ram.base + g->q[q].used + 4 + 8u * QSZ, 2);
-	return v;
 }
 
 /* The guest's used_event: how far it has taken used buffers (2.7.10). */
