@@ -40,7 +40,8 @@
 enum { ERRK_WRITE, ERRK_READ, ERRK_LOG };
 
 static void flush_task_fn(struct vcon__task *t);
-static void stages_drain_locked(struct vcon_chr *chr, bool may_idle);
+static void stages_drain_locked(struct vcon_chr *chr, bool loop);
+static void stage_look_fn(void *ctx, uint64_t now_ns);
 static void input_task_fn(struct vcon__task *t);
 static void notify_task_fn(struct vcon__task *t);
 static void io_in_ready(struct vcon__watch *w, uint32_t revents);
@@ -476,6 +477,17 @@ flush_task_fn(struct vcon__task *t)
 	settle_and_unlock(chr, flush_locked(chr));
 }
 
+/* The loop's look at the stages, CHR_STAGE_LOOK_NS after the last. */
+static void
+stage_look_fn(void *ctx, uint64_t now_ns)
+{
+	struct vcon_chr *chr = ctx;
+
+	(void)now_ns;
+	pthread_mutex_lock(&chr->lock);
+	settle_and_unlock(chr, flush_locked(chr));
+}
+
 static void
 format_stamp(struct vcon_chr *chr, char *buf, size_t size)
 {
@@ -534,49 +546,53 @@ put_policy_locked(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
  * A device writing a byte or a burst at a time would take chr->lock per
  * call, and the lock bounces between its thread and the loop's. Instead a
  * frontend without mux or logfile appends small writes to its own stage
- * (one producer, no lock), and whoever next holds chr->lock moves them to
- * the ring under the policy (stage_drain_locked): the flush task, any
- * slow-path write, stats, detach, free. While the stage keeps filling the
- * flush task comes back on its own; once it finds the stage empty it sets
- * kick, and the producer's next write queues it. The two seq_cst fences
- * make that hand-over safe: either the producer sees kick, or the
- * consumer's second look sees the new bytes. (An asymmetric pair, a
- * compiler barrier per write and membarrier(2) per pause, made one-byte
- * writes 4x faster but interrupts every CPU running a vCPU of the VM at
- * each pause of its output: docs/chardev.md.)
+ * (one producer, no lock; the inline vcon_chr_fe_write in <vcon/chr.h>),
+ * and whoever next holds chr->lock moves them on under the policy: the
+ * writer itself when the stage is full (straight to the fd where it can,
+ * stage_direct_locked), the loop's visits (stage_visit_locked), any
+ * slow-path write, stats, detach.
+ *
+ * The hand-over when the loop stops looking has no fence on the writer's
+ * side: the loop sets kick and looks once more a grace period later; the
+ * writer stores head, then tests kick. A writer whose test raced with the
+ * loop's store may miss it, but its head store is visible to the loop long
+ * before the grace look (stores become visible in bounded time, C11
+ * 7.17.3p16; a store buffer drains in well under a microsecond), and any
+ * later write sees kick. A seq_cst fence per write cost 4-5 ns of a 6 ns
+ * one-byte write; membarrier(2) instead interrupts every CPU running a
+ * vCPU at each pause (docs/chardev.md).
  */
 
-/* All of buf into the stage, or nothing. Producer only. */
-static inline __attribute__((always_inline)) bool
+VCON_API void
+vcon_chr__stage_kick(struct vcon_chr_fe *fe)
+{
+	if (__atomic_exchange_n(&fe->stage.kick, 0, __ATOMIC_RELAXED))
+		vcon__task_schedule(&fe->chr->flush_task);
+}
+
+/*
+ * All of buf into the stage, or nothing: vcon_chr_fe_write's inline part,
+ * for when the writer's copy of limit is stale. Producer only.
+ */
+static bool
 stage_put(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
 {
-	struct chr_stage *s = &fe->stage;
-	uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
-	size_t i;
+	struct vcon_chr_stage *s = &fe->stage;
+	uint64_t head = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
 
 	if (head + len > s->limit_seen) {
-		s->limit_seen =
-			atomic_load_explicit(&s->limit, memory_order_acquire);
+		s->limit_seen = __atomic_load_n(&s->limit, __ATOMIC_ACQUIRE);
 		if (head + len > s->limit_seen)
 			return false;
 	}
-	for (i = 0; i < len; i++)
-		s->buf[(head + i) & (CHR_STAGE - 1)] = buf[i];
-	atomic_store_explicit(&s->head, head + len, memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&s->kick, memory_order_relaxed) &&
-	    atomic_exchange_explicit(&s->kick, false, memory_order_relaxed))
-		vcon__task_schedule(&fe->chr->flush_task);
-	return true;
+	return vcon_chr_fe_write(fe, buf, len) == len;
 }
 
 static size_t
 stage_used(struct vcon_chr_fe *fe)
 {
-	return (size_t)(atomic_load_explicit(&fe->stage.head,
-					     memory_order_acquire) -
-			atomic_load_explicit(&fe->stage.tail,
-					     memory_order_relaxed));
+	return (size_t)(__atomic_load_n(&fe->stage.head, __ATOMIC_ACQUIRE) -
+			__atomic_load_n(&fe->stage.tail, __ATOMIC_RELAXED));
 }
 
 /*
@@ -589,45 +605,36 @@ stage_used(struct vcon_chr_fe *fe)
 static void
 stage_publish_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
 {
-	struct chr_stage *s = &fe->stage;
-	uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
-	size_t room = CHR_STAGE;
+	struct vcon_chr_stage *s = &fe->stage;
+	uint64_t tail = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
+	size_t room = VCON_CHR_STAGE;
 
 	if (chr->connected && chr->out_fd >= 0 &&
 	    chr->policy == VCON_CHR_POLICY_BLOCK && ring_free(chr) < room)
 		room = ring_free(chr);
-	atomic_store_explicit(&s->limit, tail + room, memory_order_release);
+	__atomic_store_n(&s->limit, tail + room, __ATOMIC_RELEASE);
 }
 
-/*
- * Move fe's staged bytes to the ring; true if any moved. may_idle: the
- * caller is the loop's flush, which stops coming once the stage is empty,
- * so then it asks the producer's next write to kick.
- */
+/* Move fe's staged bytes to the ring; true if any moved. */
 static bool
-stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe, bool may_idle)
+stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
 {
-	struct chr_stage *s = &fe->stage;
-	uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
-	uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
+	struct vcon_chr_stage *s = &fe->stage;
+	uint64_t tail = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
+	uint64_t head = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
 	size_t at, n, took;
 	bool moved = false;
 
-	if (head == tail && may_idle) {
-		atomic_store_explicit(&s->kick, true, memory_order_relaxed);
-		atomic_thread_fence(memory_order_seq_cst);
-		head = atomic_load_explicit(&s->head, memory_order_acquire);
-	}
 	while (head != tail) {
-		at = (size_t)(tail & (CHR_STAGE - 1));
-		n = CHR_STAGE - at < head - tail ? CHR_STAGE - at
-						 : (size_t)(head - tail);
+		at = (size_t)(tail & (VCON_CHR_STAGE - 1));
+		n = VCON_CHR_STAGE - at < head - tail ? VCON_CHR_STAGE - at
+						      : (size_t)(head - tail);
 		took = put_locked(chr, s->buf + at, n);
 		if (took == 0)
 			break; /* the ring is full under the block policy */
 		tail += took;
 		moved = true;
-		atomic_store_explicit(&s->tail, tail, memory_order_release);
+		__atomic_store_n(&s->tail, tail, __ATOMIC_RELEASE);
 		if (took < n)
 			break;
 	}
@@ -636,19 +643,93 @@ stage_drain_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe, bool may_idle)
 }
 
 /*
- * Every frontend's stage; when bytes moved, make sure a flush follows
- * (that is also how the flush task keeps coming while they flow).
+ * The loop's visit to fe's stage (the flush task, the look timer); true
+ * if the loop must look again CHR_STAGE_LOOK_NS later.
+ *
+ * Bytes the writer kicked for go at once (a lone keystroke's echo). After
+ * that the loop keeps looking, and the writer does not kick, until a whole
+ * look finds nothing new: a guest printing a byte per exit costs a
+ * wake-up per look, not per byte. Meanwhile a busy writer is left alone
+ * while its bytes are younger than one look (so they wait at most two):
+ * it sends a full stage itself (stage_direct_locked), and a loop copying
+ * behind it would take its cache lines away at every drain.
+ *
+ * When the loop stops looking it asks the writer's next write to kick.
+ * The writer tests that request without a fence, so a write racing with
+ * it may miss it; one more look a grace period later picks its bytes up
+ * (docs/chardev.md, "Small writes: the stage").
+ */
+static bool
+stage_visit_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe, bool *moved)
+{
+	struct vcon_chr_stage *s = &fe->stage;
+	uint64_t tail = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
+	uint64_t head = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
+	bool kick = __atomic_load_n(&s->kick, __ATOMIC_RELAXED);
+	bool kicked = fe->asked && !kick;
+	uint64_t now = vcon_now_ns();
+
+	if (kicked)
+		fe->asked = false;
+	if (head != fe->look_head)
+		fe->active_ns = now;
+	if (head == tail) {
+		fe->look_head = head;
+		if (kick)
+			return false; /* idle, and the writer will kick */
+		if (now - fe->active_ns < CHR_STAGE_LOOK_NS)
+			return true;
+		__atomic_store_n(&s->kick, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		fe->asked = true;
+		return true; /* the grace look */
+	}
+	if (!kicked && !kick && tail >= fe->look_head) {
+		fe->look_head = head; /* young bytes: look again */
+		return true;
+	}
+	fe->look_head = head;
+	if (stage_drain_locked(chr, fe))
+		*moved = true;
+	/* Back when bytes remain, unless the ring is full: then the fd's
+	 * room brings the flush. */
+	return stage_used(fe) == 0 || ring_free(chr) > 0 ||
+	       chr->policy != VCON_CHR_POLICY_BLOCK;
+}
+
+/*
+ * Every frontend's stage. The loop (flush task, look timer) visits and
+ * comes back as the stages ask; from anywhere else, bytes moved into
+ * the ring get a flush.
  */
 static void
-stages_drain_locked(struct vcon_chr *chr, bool may_idle)
+stages_drain_locked(struct vcon_chr *chr, bool loop)
 {
-	bool moved = false;
+	bool moved = false, again = false;
+	struct vcon_chr_fe *fe;
 	unsigned i;
 
-	for (i = 0; i < chr->nfe; i++)
-		if (chr->fe[i]->fast)
-			moved |= stage_drain_locked(chr, chr->fe[i], may_idle);
-	if (moved && !chr->flush_queued && !chr->closing) {
+	if (chr->direct_busy) {
+		/* A writer is sending its stage: look again later. */
+		again = loop;
+		goto out;
+	}
+	for (i = 0; i < chr->nfe; i++) {
+		fe = chr->fe[i];
+		if (!fe->stage.fast)
+			continue;
+		if (loop && !chr->closing)
+			again |= stage_visit_locked(chr, fe, &moved);
+		else
+			moved |= stage_drain_locked(chr, fe);
+	}
+out:
+	if (chr->closing)
+		return;
+	if (again)
+		vcon_loop_timer_arm(chr->stage_look,
+				    vcon_now_ns() + CHR_STAGE_LOOK_NS);
+	if (moved && !loop && !chr->flush_queued) {
 		chr->flush_queued = true;
 		vcon__task_schedule(&chr->flush_task);
 	}
@@ -730,6 +811,31 @@ write_direct_locked(struct vcon_chr *chr, const struct iovec *iov, int cnt,
 	return (size_t)n;
 }
 
+/*
+ * A writer that filled its stage sends it to the fd itself, as a large
+ * write: one syscall per stage, no copy into the ring and no wakeup of
+ * the loop. The loop leaves the stage alone meanwhile (direct_busy).
+ */
+static void
+stage_direct_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
+{
+	struct vcon_chr_stage *s = &fe->stage;
+	uint64_t tail = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
+	uint64_t head = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
+	size_t at = (size_t)(tail & (VCON_CHR_STAGE - 1));
+	size_t used = (size_t)(head - tail), first, n;
+	struct iovec iov[2];
+
+	first = VCON_CHR_STAGE - at < used ? VCON_CHR_STAGE - at : used;
+	iov[0] = (struct iovec){ s->buf + at, first };
+	iov[1] = (struct iovec){ s->buf, used - first };
+	n = write_direct_locked(chr, iov, used > first ? 2 : 1, used);
+	if (n) {
+		__atomic_store_n(&s->tail, tail + n, __ATOMIC_RELEASE);
+		stage_publish_locked(chr, fe);
+	}
+}
+
 /* The first len bytes of iov into the logfile. */
 static void
 log_iov_locked(struct vcon_chr *chr, const struct iovec *iov, int cnt,
@@ -753,7 +859,7 @@ stage_put_iov(struct vcon_chr_fe *fe, const struct iovec *iov, int cnt,
 	size_t took = 0;
 	int i;
 
-	if (len > CHR_STAGE_MAX)
+	if (len > VCON_CHR_STAGE_MAX)
 		return 0;
 	for (i = 0; i < cnt; i++) {
 		if (!stage_put(fe, iov[i].iov_base, iov[i].iov_len))
@@ -816,15 +922,18 @@ fe_writev_locked_path(struct vcon_chr_fe *fe, const struct iovec *iov, int cnt,
 	while (chr->direct_busy)
 		pthread_cond_wait(&chr->cb_idle, &chr->lock);
 	/* ... and behind what this frontend staged. */
-	if (fe->fast) {
-		stage_drain_locked(chr, fe, false);
-		if (stage_used(fe)) {
-			/* The ring is full (block policy): queue behind. */
+	if (fe->stage.fast) {
+		stage_direct_locked(chr, fe);
+		stage_drain_locked(chr, fe);
+		if (stage_used(fe) || len <= VCON_CHR_STAGE_MAX) {
+			/* Behind the bytes the ring could not take (block
+			 * policy), or into the stage that has room again. */
 			took = stage_put_iov(fe, iov, cnt, len);
-			if (took < len)
-				fe->want_tx_ready = true;
-			pthread_mutex_unlock(&chr->lock);
-			return took;
+			if (took || stage_used(fe)) {
+				if (took < len)
+					fe->want_tx_ready = true;
+				goto out;
+			}
 		}
 	}
 	took = write_direct_locked(chr, iov, cnt, len);
@@ -833,8 +942,9 @@ fe_writev_locked_path(struct vcon_chr_fe *fe, const struct iovec *iov, int cnt,
 	/* What was taken, once: a refused rest comes again. */
 	if (chr->log_fd >= 0)
 		log_iov_locked(chr, iov, cnt, took);
-	if (fe->fast)
+	if (fe->stage.fast)
 		stage_publish_locked(chr, fe); /* the ring's room changed */
+out:
 	kick = !chr->flush_queued &&
 	       ((chr->connected && !chr->out_blocked && ring_used(chr)) ||
 		chr->log_len);
@@ -852,16 +962,14 @@ sink_write(void *ctx, const uint8_t *buf, size_t len)
 	return vcon_chr_fe_write(ctx, buf, len);
 }
 
-/*
- * Split so that the common case, a small write into the stage, is a leaf
- * with no frame to build: it was most of a one-byte write's cost.
- */
+/* What the inline vcon_chr_fe_write could not do. */
 VCON_API size_t
-vcon_chr_fe_write(struct vcon_chr_fe *fe, const void *buf, size_t len)
+vcon_chr_fe_write_call(struct vcon_chr_fe *fe, const void *buf, size_t len)
 {
 	struct iovec iov;
 
-	if (fe->fast && len - 1 < CHR_STAGE_MAX && stage_put(fe, buf, len))
+	if (fe->stage.fast && len - 1 < VCON_CHR_STAGE_MAX &&
+	    stage_put(fe, buf, len))
 		return len;
 	iov.iov_base = (void *)(uintptr_t)buf; /* only read */
 	iov.iov_len = len;
@@ -1179,13 +1287,16 @@ vcon_chr_new(struct vcon_loop *loop, const char *spec, struct vcon_chr **out,
 	vcon__task_init(&chr->flush_task, loop, flush_task_fn);
 	vcon__task_init(&chr->input_task, loop, input_task_fn);
 	vcon__task_init(&chr->notify_task, loop, notify_task_fn);
-	rc = open_logfile(chr, o, err);
+	rc = vcon_loop_timer_new(loop, stage_look_fn, chr, &chr->stage_look);
+	if (rc == 0)
+		rc = open_logfile(chr, o, err);
 	if (rc == 0 && chr->be->open)
 		rc = chr->be->open(chr, o, err);
 	if (rc < 0) {
 		vcon__task_cancel(&chr->flush_task);
 		vcon__task_cancel(&chr->input_task);
 		vcon__task_cancel(&chr->notify_task);
+		vcon_loop_timer_free(chr->stage_look);
 		vcon__watch_stop(&chr->w_in);
 		vcon__watch_stop(&chr->w_out);
 		if (chr->be->quiesce)
@@ -1218,6 +1329,7 @@ vcon_chr_free(struct vcon_chr *chr)
 	vcon__task_cancel(&chr->flush_task);
 	vcon__task_cancel(&chr->input_task);
 	vcon__task_cancel(&chr->notify_task);
+	vcon_loop_timer_free(chr->stage_look);
 	pthread_mutex_lock(&chr->lock);
 	while (chr->direct_busy)
 		pthread_cond_wait(&chr->cb_idle, &chr->lock);
@@ -1257,15 +1369,18 @@ vcon_chr_attach(struct vcon_chr *chr, const struct vcon_chr_fe_ops *ops,
 		pthread_mutex_unlock(&chr->lock);
 		return -ENOMEM;
 	}
-	memset(fe, 0, sizeof(*fe));
+	/* All but the stage's bytes, which are only read once staged: its
+	 * pages stay untouched where nothing is staged (mux, logfile). */
+	memset(fe, 0, offsetof(struct vcon_chr_fe, stage.buf));
+	memset((char *)fe + sizeof(fe->stage), 0,
+	       sizeof(*fe) - sizeof(fe->stage));
 	fe->chr = chr;
 	fe->ops = *ops;
 	fe->ctx = ctx;
 	/* A mux interleaves frontends and a logfile copies in write order. */
-	fe->fast = !chr->mux && chr->log_fd < 0;
-	atomic_init(&fe->stage.head, 0);
-	atomic_init(&fe->stage.tail, 0);
-	atomic_init(&fe->stage.kick, true); /* nobody is looking yet */
+	fe->stage.fast = !chr->mux && chr->log_fd < 0;
+	fe->stage.kick = 1; /* nobody is looking yet */
+	fe->asked = true;
 	stage_publish_locked(chr, fe);
 	chr->fe[chr->nfe++] = fe;
 	/* A peer already there is news to the new frontend. */
@@ -1294,7 +1409,7 @@ vcon_chr_detach(struct vcon_chr_fe *fe)
 	 * and counted.
 	 */
 	stages_drain_locked(chr, false);
-	if (fe->fast)
+	if (fe->stage.fast)
 		chr->st.tx_dropped += stage_used(fe);
 	for (i = 0; i < chr->nfe && chr->fe[i] != fe; i++)
 		;
@@ -1353,7 +1468,7 @@ vcon_chr_get_stats(const struct vcon_chr *chr, struct vcon_chr_stats *stats)
 	stats->buffered = ring_used(c);
 	/* What a full ring left staged (block policy) is buffered too. */
 	for (i = 0; i < c->nfe; i++)
-		if (c->fe[i]->fast)
+		if (c->fe[i]->stage.fast)
 			stats->buffered += stage_used(c->fe[i]);
 	pthread_mutex_unlock(&c->lock);
 }

@@ -31,10 +31,9 @@
 /* Writes at least this long may go to the fd from the caller (chr.c). */
 #define CHR_DIRECT_MIN 512
 #define CHR_LOGBUF     4096
-/* Per-frontend staging for small writes (a power of 2), and the largest
- * write that goes there rather than through the lock. */
-#define CHR_STAGE     16384
-#define CHR_STAGE_MAX 256
+/* How long the loop leaves a stage alone: while it fills, and once more
+ * after it went idle (chr.c, stages_drain_locked). */
+#define CHR_STAGE_LOOK_NS 1000000
 
 /* A parsed -chardev spec. Strings point into buf. */
 struct chr_opts {
@@ -65,29 +64,17 @@ struct chr_backend {
 	void (*close)(struct vcon_chr *chr);
 };
 
-/*
- * Small writes from the frontend's thread, without chr->lock: one
- * producer (the frontend's writer: calls on one frontend do not overlap),
- * consumed under chr->lock by whoever holds it (chr.c, stage_drain_locked).
- */
-struct chr_stage {
-	/* The producer's line: written per write, read by the consumer. */
-	_Alignas(64) _Atomic uint64_t head; /* bytes ever staged */
-	uint64_t limit_seen;                /* the producer's copy of limit */
-	/* The consumer's line: written per drain, read by the producer. */
-	_Alignas(64) _Atomic uint64_t tail; /* bytes moved to the ring */
-	_Atomic uint64_t limit;             /* head's bound: room, policy */
-	/* Written once per pause, read per write. */
-	_Alignas(64) _Atomic bool kick; /* nobody will look: queue the flush */
-	_Alignas(64) uint8_t buf[CHR_STAGE];
-};
-
 struct vcon_chr_fe {
+	/* First: <vcon/chr.h>'s inline write reaches it through fe. One
+	 * producer (calls on one frontend do not overlap), consumed under
+	 * chr->lock by whoever holds it (chr.c, stage_drain_locked). */
+	struct vcon_chr_stage stage;
+	uint64_t look_head; /* stage head at the loop's last visit */
+	uint64_t active_ns; /* when a visit last found new bytes */
+	bool asked;         /* the loop set stage.kick: a 0 there is a kick */
 	struct vcon_chr *chr;
 	struct vcon_chr_fe_ops ops;
 	void *ctx;
-	bool fast; /* writes may use the stage: no mux, no logfile */
-	struct chr_stage stage;
 	bool want_tx_ready; /* a write was refused: call tx_ready on room */
 	unsigned pending;   /* events to deliver (bit per event) + TX_READY */
 	int pending_err;
@@ -125,6 +112,7 @@ struct vcon_chr {
 	unsigned errors_seen; /* bit per error kind already reported */
 	struct vcon__watch w_in, w_out;
 	struct vcon__task flush_task, input_task, notify_task;
+	struct vcon_loop_timer *stage_look; /* the grace look (chr.c) */
 
 	/* Output ring: positions count bytes ever written/consumed. */
 	uint8_t *ring;

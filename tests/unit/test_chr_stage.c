@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -307,6 +308,155 @@ test_stage_block_policy_is_bounded_and_lossless(void **state)
 	close(sv[1]);
 }
 
+/*
+ * The writer tests the loop's kick request without a fence, so a write
+ * racing with that request can miss it. Such a write is made by hand
+ * here: a byte staged just after the loop went idle, with no kick. The
+ * loop's look a grace period later must still send it. The test drives
+ * the loop itself, so that look cannot come before the write; and the
+ * bytes before it leave by the ring, so that no other look is due.
+ */
+static void
+test_stage_write_that_missed_the_kick_request_arrives(void **state)
+{
+	struct vcon_chr_stage *s;
+	struct vcon_loop *loop;
+	struct vcon_chr_fe *fe;
+	struct vcon_chr *chr;
+	uint8_t buf[1 + 1024], got[sizeof(buf)];
+	int sv[2], i;
+
+	(void)state;
+	memset(buf, 'a', sizeof(buf));
+	assert_int_equal(vcon_loop_new(&loop), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	chr = chr_new_or_fail(loop, "fd,fd=%d", sv[0]);
+	assert_int_equal(vcon_chr_attach(chr, &ops, NULL, &fe), 0);
+	/* White-box: the stage is the frontend's first member (chr.h). */
+	s = (struct vcon_chr_stage *)(void *)fe;
+	/* A staged byte that kicks, then a large write behind it. */
+	assert_int_equal(vcon_chr_fe_write(fe, buf, 1), 1);
+	assert_int_equal(vcon_chr_fe_write(fe, buf + 1, 1024), 1024);
+	/* The loop's flush sends them and asks for a kick. */
+	for (i = 0; i < 2000 && !__atomic_load_n(&s->kick, __ATOMIC_ACQUIRE);
+	     i++) {
+		usleep(100);
+		assert_int_equal(vcon_loop_run(loop, VCON_RUN_NOWAIT), 0);
+	}
+	assert_true(s->kick);
+	assert_int_equal(read_exact(sv[1], got, sizeof(got), 1000),
+			 sizeof(got));
+	/* A write whose test of kick still saw the old 0. */
+	s->buf[s->head & (VCON_CHR_STAGE - 1)] = 'b';
+	__atomic_store_n(&s->head, s->head + 1, __ATOMIC_RELEASE);
+	got[0] = 0;
+	for (i = 0; i < 2000 && read_exact(sv[1], got, 1, 0) == 0; i++) {
+		usleep(500);
+		assert_int_equal(vcon_loop_run(loop, VCON_RUN_NOWAIT), 0);
+	}
+	assert_int_equal(got[0], 'b');
+	vcon_chr_detach(fe);
+	vcon_chr_free(chr);
+	vcon_loop_free(loop);
+	close(sv[1]);
+}
+
+struct trickle {
+	struct vcon_chr_fe *fe;
+	bool stop;
+};
+
+static void *
+trickle_main(void *arg)
+{
+	struct trickle *t = arg;
+	uint8_t b = 0;
+	int i;
+
+	for (i = 0; i < 20000 && !__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE);
+	     i++) {
+		if (vcon_chr_fe_write(t->fe, &b, 1) != 1)
+			break; /* the reader sees the byte missing */
+		b++;
+		usleep(200);
+	}
+	return NULL;
+}
+
+/*
+ * A writer that never pauses long enough to kick, and never fills its
+ * stage: the loop, which leaves a busy writer's young bytes alone, still
+ * sends them while the writer goes on (in well under the 16 KiB * 200 us
+ * that filling the stage would take).
+ */
+static void
+test_stage_trickle_arrives_while_it_flows(void **state)
+{
+	struct fx *fx = *state;
+	struct trickle t = { 0 };
+	struct vcon_chr *chr;
+	uint8_t got[16];
+	pthread_t th;
+	int sv[2], i;
+	size_t n;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	chr = must_new(fx, "fd,fd=%d", sv[0]);
+	assert_int_equal(vcon_chr_attach(chr, &ops, fx, &t.fe), 0);
+	pthread_create(&th, NULL, trickle_main, &t);
+	n = read_exact(sv[1], got, sizeof(got), 1000);
+	__atomic_store_n(&t.stop, true, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	assert_int_equal(n, sizeof(got));
+	for (i = 0; i < (int)sizeof(got); i++)
+		assert_int_equal(got[i], (uint8_t)i);
+	vcon_chr_detach(t.fe);
+	vcon_chr_free(chr);
+	close(sv[1]);
+}
+
+/*
+ * One byte per call into a file: the writer sends each full stage itself,
+ * so the file gets stage-sized writes, not a write per loop wake-up.
+ */
+static void
+test_stage_bytes_leave_in_stage_sized_writes(void **state)
+{
+	struct fx *fx = *state;
+	const size_t total = 1u << 20;
+	struct vcon_chr_stats st;
+	struct vcon_chr_fe *fe;
+	struct vcon_chr *chr;
+	char path[128];
+	struct stat sb;
+	uint8_t b;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/out", fx->dir);
+	chr = must_new(fx, "file,path=%s", path);
+	assert_int_equal(vcon_chr_attach(chr, &ops, fx, &fe), 0);
+	for (i = 0; i < total; i++) {
+		b = (uint8_t)i;
+		assert_int_equal(vcon_chr_fe_write(fe, &b, 1), 1);
+	}
+	for (i = 0; i < 1000; i++) {
+		vcon_chr_get_stats(chr, &st);
+		if (st.tx_bytes == total)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(st.tx_bytes, total);
+	/* 64 stages, and a few more for what the loop sent meanwhile. */
+	if (st.tx_writes > total / 4096)
+		fail_msg("%" PRIu64 " writes for %zu bytes", st.tx_writes,
+			 total);
+	vcon_chr_detach(fe);
+	vcon_chr_free(chr);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, total);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -323,6 +473,15 @@ main(void)
 			test_stage_detach_keeps_written_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_stage_block_policy_is_bounded_and_lossless, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_stage_write_that_missed_the_kick_request_arrives,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_stage_trickle_arrives_while_it_flows, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_stage_bytes_leave_in_stage_sized_writes, setup,
 			teardown),
 	};
 
