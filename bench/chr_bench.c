@@ -109,13 +109,15 @@ dev_put(struct dev *d, const uint8_t *buf, size_t len)
 static void
 dev_write_bytes(struct dev *d, size_t n)
 {
+	struct vcon_chr_fe *fe = d->fe;
 	uint8_t b[16];
 	size_t i, k, len;
 
 	if (d->chunk == 1) {
 		for (i = 0; i < n; i++) {
 			b[0] = (uint8_t)i;
-			dev_put(d, b, 1);
+			if (vcon_chr_fe_write(fe, b, 1) != 1)
+				dev_put_slow(d, b, 1);
 		}
 		return;
 	}
