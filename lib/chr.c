@@ -580,6 +580,8 @@ stage_put(struct vcon_chr_fe *fe, const uint8_t *buf, size_t len)
 	struct vcon_chr_stage *s = &fe->stage;
 	uint64_t head = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
 
+	if (len == 0)
+		return true; /* an empty iovec: nothing to stage or call */
 	if (head + len > s->limit_seen) {
 		s->limit_seen = __atomic_load_n(&s->limit, __ATOMIC_ACQUIRE);
 		if (head + len > s->limit_seen)
