@@ -67,6 +67,12 @@ wake(struct vcon_loop *loop)
 	(void)!write(loop->evfd, &one, sizeof(one));
 }
 
+static bool
+on_thread_locked(const struct vcon_loop *loop)
+{
+	return loop->in_run && pthread_equal(loop->runner, pthread_self());
+}
+
 VCON_API int
 vcon_loop_new(struct vcon_loop **out)
 {
@@ -386,10 +392,12 @@ vcon_loop_timer_arm(struct vcon_loop_timer *t, uint64_t deadline_ns)
 	bool earlier;
 
 	pthread_mutex_lock(&loop->lock);
-	earlier = deadline_ns < earliest_locked(loop);
+	/* Only an earlier deadline shortens the sleep already begun; the
+	 * loop's own thread computes the next sleep after its callbacks. */
+	earlier =
+		deadline_ns < earliest_locked(loop) && !on_thread_locked(loop);
 	t->deadline = deadline_ns;
 	pthread_mutex_unlock(&loop->lock);
-	/* Only an earlier deadline shortens the sleep already begun. */
 	if (earlier)
 		wake(loop);
 }
@@ -423,17 +431,10 @@ vcon_loop_timer_free(struct vcon_loop_timer *t)
 		}
 	}
 	/* Wait out a running callback, unless we are that callback. */
-	while (loop->firing == t &&
-	       !(loop->in_run && pthread_equal(loop->runner, pthread_self())))
+	while (loop->firing == t && !on_thread_locked(loop))
 		pthread_cond_wait(&loop->idle, &loop->lock);
 	pthread_mutex_unlock(&loop->lock);
 	free(t);
-}
-
-static bool
-on_thread_locked(const struct vcon_loop *loop)
-{
-	return loop->in_run && pthread_equal(loop->runner, pthread_self());
 }
 
 bool

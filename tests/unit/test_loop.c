@@ -207,6 +207,46 @@ test_loop_timer_free_waits_for_running_callback(void **state)
 	vcon_loop_free(loop);
 }
 
+struct chain {
+	struct vcon_loop_timer *t;
+	atomic_int count;
+};
+
+static void
+on_chain(void *ctx, uint64_t now_ns)
+{
+	struct chain *c = ctx;
+
+	if (atomic_fetch_add(&c->count, 1) + 1 < 10)
+		vcon_loop_timer_arm(c->t, now_ns + 3 * MS);
+}
+
+/*
+ * A timer armed again from its own callback, on the loop's thread, with
+ * nothing else to wake the loop: the loop's next sleep must end at the
+ * new deadline (the chardev stages' look timer works this way).
+ */
+static void
+test_loop_timer_rearmed_from_its_callback_fires_again(void **state)
+{
+	struct vcon_loop *loop;
+	struct chain c = { 0 };
+	int spins = 0;
+
+	(void)state;
+	assert_int_equal(vcon_loop_new(&loop), 0);
+	assert_int_equal(vcon_loop_timer_new(loop, on_chain, &c, &c.t), 0);
+	assert_int_equal(vcon_loop_start_thread(loop), 0);
+	vcon_loop_timer_arm(c.t, vcon_now_ns());
+	while (atomic_load(&c.count) < 10 && spins++ < 2000)
+		usleep(1000);
+	assert_int_equal(atomic_load(&c.count), 10);
+	vcon_loop_timer_free(c.t);
+	vcon_loop_stop(loop);
+	vcon_loop_join(loop);
+	vcon_loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -216,6 +256,8 @@ main(void)
 		cmocka_unit_test(test_loop_timer_disarm_and_vcon_timer_adapter),
 		cmocka_unit_test(test_loop_embeds_through_its_fd),
 		cmocka_unit_test(test_loop_timer_free_waits_for_running_callback),
+		cmocka_unit_test(
+			test_loop_timer_rearmed_from_its_callback_fires_again),
 	};
 
 	return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
