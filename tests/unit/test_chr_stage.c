@@ -141,13 +141,35 @@ reader_main(void *arg)
 	return NULL;
 }
 
+/* All of buf; a refusal (the block policy's buffer is full) waits for
+ * tx_ready, as a device does. */
+static void
+write_all(struct fx *fx, struct vcon_chr_fe *fe, const uint8_t *buf,
+	  size_t len)
+{
+	size_t off, took;
+	unsigned seen;
+
+	for (off = 0; off < len; off += took) {
+		pthread_mutex_lock(&fx->lock);
+		seen = fx->tx_ready;
+		pthread_mutex_unlock(&fx->lock);
+		took = vcon_chr_fe_write(fe, buf + off, len - off);
+		if (took)
+			continue;
+		pthread_mutex_lock(&fx->lock);
+		while (fx->tx_ready == seen)
+			pthread_cond_wait(&fx->cond, &fx->lock);
+		pthread_mutex_unlock(&fx->lock);
+	}
+}
+
 /* Write n bytes of the counting pattern in pieces of 1..17 bytes. */
 static void
 write_pattern(struct fx *fx, struct vcon_chr_fe *fe, size_t n)
 {
 	uint8_t b[17];
-	size_t i = 0, k, len, off, took;
-	unsigned seen;
+	size_t i = 0, k, len;
 
 	while (i < n) {
 		len = 1 + i % 17;
@@ -155,39 +177,8 @@ write_pattern(struct fx *fx, struct vcon_chr_fe *fe, size_t n)
 			len = n - i;
 		for (k = 0; k < len; k++)
 			b[k] = (uint8_t)(i + k);
-		for (off = 0; off < len; off += took) {
-			pthread_mutex_lock(&fx->lock);
-			seen = fx->tx_ready;
-			pthread_mutex_unlock(&fx->lock);
-			took = vcon_chr_fe_write(fe, b + off, len - off);
-			if (took)
-				continue;
-			pthread_mutex_lock(&fx->lock);
-			while (fx->tx_ready == seen)
-				pthread_cond_wait(&fx->cond, &fx->lock);
-			pthread_mutex_unlock(&fx->lock);
-		}
+		write_all(fx, fe, b, len);
 		i += len;
-	}
-}
-
-/* One byte; a refusal (the block policy's buffer is full) waits for
- * tx_ready, as a device does. */
-static void
-write_byte(struct fx *fx, struct vcon_chr_fe *fe, uint8_t b)
-{
-	unsigned seen;
-
-	for (;;) {
-		pthread_mutex_lock(&fx->lock);
-		seen = fx->tx_ready;
-		pthread_mutex_unlock(&fx->lock);
-		if (vcon_chr_fe_write(fe, &b, 1) == 1)
-			return;
-		pthread_mutex_lock(&fx->lock);
-		while (fx->tx_ready == seen)
-			pthread_cond_wait(&fx->cond, &fx->lock);
-		pthread_mutex_unlock(&fx->lock);
 	}
 }
 
@@ -451,14 +442,17 @@ test_stage_bytes_leave_in_stage_sized_writes(void **state)
 	uint64_t t0, ms, most;
 	char path[128];
 	struct stat sb;
+	uint8_t b;
 	size_t i;
 
 	snprintf(path, sizeof(path), "%s/out", fx->dir);
 	chr = must_new(fx, "file,path=%s", path);
 	assert_int_equal(vcon_chr_attach(chr, &ops, fx, &fe), 0);
 	t0 = vcon_now_ns();
-	for (i = 0; i < total; i++)
-		write_byte(fx, fe, (uint8_t)i);
+	for (i = 0; i < total; i++) {
+		b = (uint8_t)i;
+		write_all(fx, fe, &b, 1);
+	}
 	for (i = 0; i < 1000; i++) {
 		vcon_chr_get_stats(chr, &st);
 		if (st.tx_bytes == total)

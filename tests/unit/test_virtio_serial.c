@@ -434,10 +434,9 @@ guest_free(struct guest *g)
 }
 
 /* Console on 0, "org.test.a" on 1, brought up as Linux brings them up. */
-static struct guest *
-guest_up(void)
+static void
+bring_up(struct guest *g)
 {
-	struct guest *g = guest_new("");
 	struct ctrl c;
 
 	assert_int_equal(add(g, 0, true, NULL, -1), 0);
@@ -459,6 +458,15 @@ guest_up(void)
 	assert_memory_equal(c.extra, "org.test.a", strlen("org.test.a"));
 	expect_ctrl(g, 1, PORT_OPEN, 1);
 	post_ctrl_buffers(g, 8);
+}
+
+/* The same on a guest whose ports' chardevs are plain fds. */
+static struct guest *
+guest_up(void)
+{
+	struct guest *g = guest_new("");
+
+	bring_up(g);
 	return g;
 }
 
@@ -1127,19 +1135,6 @@ test_hostile_chain_breaks_only_this_device(void **state)
 	guest_free(g);
 }
 
-/* A guest on port 1 ("a") and port 0 (console), output on g->chr. */
-static void
-bring_up_port_1(struct guest *g)
-{
-	assert_int_equal(add(g, 0, true, NULL, -1), 0);
-	assert_int_equal(add(g, 1, false, "a", -1), 1);
-	driver_init(g, true);
-	post_ctrl_buffers(g, 8);
-	send_ctrl(g, 0xffffffffu, DEVICE_READY, 1);
-	send_ctrl(g, 1, PORT_READY, 1);
-	send_ctrl(g, 1, PORT_OPEN, 1);
-}
-
 static void
 test_output_back_pressure_holds_guest_buffers(void **state)
 {
@@ -1154,7 +1149,7 @@ test_output_back_pressure_holds_guest_buffers(void **state)
 
 	(void)state;
 	g = guest_new(",buffer=4096,policy=block");
-	bring_up_port_1(g);
+	bring_up(g);
 	for (i = 0; i < 3; i++) {
 		bufs[i] = alloc(g, 65536);
 		memset(g->ram.base + bufs[i], 'a' + (int)i, 65536);
@@ -1201,7 +1196,7 @@ test_output_is_batched(void **state)
 	snprintf(spec, sizeof(spec), "file,id=f,path=%s", path);
 	vcon_chr_free(g->chr[1]);
 	assert_int_equal(vcon_chr_new(g->loop, spec, &g->chr[1], &err), 0);
-	bring_up_port_1(g);
+	bring_up(g);
 	a = alloc(g, QSZ * 4096);
 	for (i = 0; i < QSZ * 4096; i++)
 		g->ram.base[a + i] = pattern(i);
@@ -1247,7 +1242,7 @@ test_batched_output_in_order_under_back_pressure(void **state)
 	ssize_t r;
 
 	(void)state;
-	bring_up_port_1(g);
+	bring_up(g);
 	assert_int_equal(fcntl(g->peer[1], F_SETFL, O_NONBLOCK), 0);
 	for (i = 0; i < QSZ; i++)
 		slot[i] = alloc(g, 65536);
