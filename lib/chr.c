@@ -84,6 +84,22 @@ ring_put(struct vcon_chr *chr, const uint8_t *buf, size_t len)
 }
 
 /*
+ * The used bytes of a power-of-2 ring of size bytes, from position tail:
+ * one iovec, or two where they wrap. Returns how many.
+ */
+static int
+ring_iov(uint8_t *buf, size_t size, uint64_t tail, size_t used,
+	 struct iovec iov[2])
+{
+	size_t at = (size_t)(tail & (size - 1));
+	size_t first = size - at < used ? size - at : used;
+
+	iov[0] = (struct iovec){ buf + at, first };
+	iov[1] = (struct iovec){ buf, used - first };
+	return used > first ? 2 : 1;
+}
+
+/*
  * Keep-newest: make room by dropping the oldest bytes. Bytes a write on
  * the loop thread is sending right now cannot be dropped; while one is in
  * flight (a syscall's time) what does not fit is dropped from the new
@@ -373,7 +389,7 @@ flush_locked(struct vcon_chr *chr)
 	bool hangup = false, freed = false;
 	struct iovec iov[2];
 	struct msghdr msg = { .msg_iov = iov };
-	size_t used, at, first;
+	size_t used;
 	ssize_t n;
 	unsigned i;
 	int fd, err;
@@ -383,11 +399,8 @@ flush_locked(struct vcon_chr *chr)
 		log_flush_locked(chr);
 	while (chr->connected && chr->out_fd >= 0 && !chr->out_blocked &&
 	       (used = ring_used(chr)) > 0) {
-		at = (size_t)(chr->tail & chr->mask);
-		first = chr->mask + 1 - at < used ? chr->mask + 1 - at : used;
-		iov[0] = (struct iovec){ chr->ring + at, first };
-		iov[1] = (struct iovec){ chr->ring, used - first };
-		msg.msg_iovlen = used > first ? 2 : 1;
+		msg.msg_iovlen = (size_t)ring_iov(chr->ring, chr->mask + 1,
+						  chr->tail, used, iov);
 		/*
 		 * Unlocked, so devices keep appending meanwhile: they write
 		 * past head, never into [tail, tail + used), and keep-newest
@@ -824,14 +837,11 @@ stage_direct_locked(struct vcon_chr *chr, struct vcon_chr_fe *fe)
 	struct vcon_chr_stage *s = &fe->stage;
 	uint64_t tail = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
 	uint64_t head = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
-	size_t at = (size_t)(tail & (VCON_CHR_STAGE - 1));
-	size_t used = (size_t)(head - tail), first, n;
+	size_t used = (size_t)(head - tail), n;
 	struct iovec iov[2];
+	int cnt = ring_iov(s->buf, VCON_CHR_STAGE, tail, used, iov);
 
-	first = VCON_CHR_STAGE - at < used ? VCON_CHR_STAGE - at : used;
-	iov[0] = (struct iovec){ s->buf + at, first };
-	iov[1] = (struct iovec){ s->buf, used - first };
-	n = write_direct_locked(chr, iov, used > first ? 2 : 1, used);
+	n = write_direct_locked(chr, iov, cnt, used);
 	if (n) {
 		__atomic_store_n(&s->tail, tail + n, __ATOMIC_RELEASE);
 		stage_publish_locked(chr, fe);
@@ -853,7 +863,7 @@ log_iov_locked(struct vcon_chr *chr, const struct iovec *iov, int cnt,
 	}
 }
 
-/* Onto a stage that already holds bytes: a prefix that fits, in order. */
+/* Onto the stage, behind what it holds: a prefix that fits, in order. */
 static size_t
 stage_put_iov(struct vcon_chr_fe *fe, const struct iovec *iov, int cnt,
 	      size_t len)
